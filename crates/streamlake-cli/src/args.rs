@@ -1,0 +1,88 @@
+//! Flags shared by every command that talks to Kafka.
+
+use clap::Args;
+use std::path::PathBuf;
+use streamlake::config::{ConfigLoader, LoadedConfig};
+
+/// Where the cluster is and how to reach it.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Bootstrap servers, host:port[,host:port…] [env: STREAMLAKE_BOOTSTRAP_SERVERS]
+    #[arg(short = 'b', long, value_name = "SERVERS")]
+    pub bootstrap_servers: Option<String>,
+    /// Config file: YAML, TOML, or a Java-style client.properties
+    #[arg(long, value_name = "FILE", env = "STREAMLAKE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Raw librdkafka property for every client, e.g. -X socket.keepalive.enable=true
+    #[arg(short = 'X', long = "property", value_name = "KEY=VALUE")]
+    pub properties: Vec<String>,
+}
+
+impl KafkaArgs {
+    /// The layered loader: defaults < file < env < these flags (plus the command's own).
+    pub fn loader(&self) -> anyhow::Result<ConfigLoader> {
+        let mut loader = ConfigLoader::new();
+        if let Some(path) = &self.config {
+            loader = loader.file(path);
+        }
+        loader = loader.process_env();
+        if let Some(b) = &self.bootstrap_servers {
+            loader = loader.flag("bootstrap_servers", b.as_str(), "--bootstrap-servers");
+        }
+        for p in &self.properties {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("-X {p}: expected KEY=VALUE"))?;
+            loader = loader.property("properties", k, v, "-X");
+        }
+        Ok(loader)
+    }
+
+    /// Loads the configuration with no command-specific flags.
+    pub fn load(&self) -> anyhow::Result<LoadedConfig> {
+        Ok(self.loader()?.load()?)
+    }
+}
+
+/// Prints notes from loading (ignored Java-only properties) to stderr.
+pub fn print_notes(loaded: &LoadedConfig) {
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+}
+
+/// A runtime for the async parts of a command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// A flag set by the first SIGINT or SIGTERM; a second signal exits at once.
+pub fn stop_on_signal(
+    rt: &tokio::runtime::Runtime,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    rt.spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("second signal: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("stopping: finishing in-flight records (signal again to exit now)");
+        }
+    });
+    stop
+}

@@ -1,0 +1,66 @@
+//! `streamlake config show|check`.
+
+use crate::args::KafkaArgs;
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use streamlake::config::{redact_property, ClientKind, ConfigError, ConfigLoader};
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, the source of every value, and (with --librdkafka)
+    /// the client properties it becomes. Secrets are redacted.
+    Show {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Also print the librdkafka properties of the producer and the consumer
+        #[arg(long)]
+        librdkafka: bool,
+    },
+    /// Validate a config file (with the built-in defaults) and report every problem by key path
+    Check {
+        /// The file: YAML, TOML or client.properties
+        file: PathBuf,
+    },
+}
+
+pub fn run(c: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        ConfigCommand::Show { kafka, librdkafka } => {
+            let loaded = kafka.load()?;
+            crate::args::print_notes(&loaded);
+            print!("{}", loaded.show());
+            if librdkafka {
+                for (name, kind) in [
+                    ("producer", ClientKind::Producer),
+                    ("consumer", ClientKind::Consumer),
+                ] {
+                    println!("\n# librdkafka {name} properties");
+                    for (k, v) in loaded.config.client_config(kind)?.config_map() {
+                        println!("{k} = {}", redact_property(k, v));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::Check { file } => {
+            let problems = match ConfigLoader::new().file(&file).load() {
+                Ok(loaded) => {
+                    crate::args::print_notes(&loaded);
+                    loaded.config.check_with_librdkafka()
+                }
+                Err(ConfigError::Invalid(problems)) => problems,
+                Err(e) => return Err(e.into()),
+            };
+            if problems.is_empty() {
+                println!("{}: ok", file.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            for p in problems {
+                eprintln!("  {}: {}", p.key, p.message);
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

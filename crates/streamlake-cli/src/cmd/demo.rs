@@ -1,0 +1,115 @@
+//! `streamlake demo`: the main job. Events through a StreamLake producer and back through a
+//! consumer, on the embedded cluster unless a cluster is configured.
+
+use crate::args::{print_notes, runtime, KafkaArgs};
+use clap::Args;
+use std::process::ExitCode;
+use std::time::Duration;
+use streamlake::admin::{Admin, AdminError};
+use streamlake::config::Source;
+use streamlake::demo::{self, DemoOptions, Tick};
+use streamlake::embedded::EmbeddedCluster;
+use streamlake::stats::thousands;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// How long to produce, e.g. 10s, 1m
+    #[arg(short, long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Events per second (default: as fast as the cluster takes them)
+    #[arg(short, long)]
+    rate: Option<u64>,
+    /// Topic to use (created if missing)
+    #[arg(short, long, default_value = "streamlake.demo.orders")]
+    topic: String,
+    /// Partitions of the topic
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// Brokers of the embedded cluster
+    #[arg(long, default_value_t = 3)]
+    brokers: i32,
+    /// Distinct keys (customers)
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+}
+
+pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut loaded = a.kafka.load()?;
+    print_notes(&loaded);
+    let external = loaded.source_of("bootstrap_servers") != Source::Default;
+    let rt = runtime()?;
+    // Kept alive until the end of the run.
+    let _cluster = if external {
+        eprintln!("cluster: {} (configured)", loaded.config.bootstrap_servers);
+        let admin = Admin::new(&loaded.config, Duration::from_secs(30))?;
+        let replication = 3.min(admin.describe(None).map(|_| 3).unwrap_or(1));
+        match rt.block_on(admin.create_topic(&a.topic, a.partitions, replication, &[])) {
+            Ok(()) | Err(AdminError::TopicExists(_)) => {}
+            Err(e) => anyhow::bail!("cannot create topic {}: {e}", a.topic),
+        }
+        None
+    } else {
+        let cluster = EmbeddedCluster::start(a.brokers)?;
+        let replication = a.brokers.min(3);
+        cluster.create_topic(&a.topic, a.partitions, replication)?;
+        loaded.config.bootstrap_servers = cluster.bootstrap_servers();
+        eprintln!(
+            "cluster: embedded, {} brokers at {} (topic {}: {} partitions, replication factor {replication})",
+            a.brokers, loaded.config.bootstrap_servers, a.topic, a.partitions
+        );
+        Some(cluster)
+    };
+    let p = &loaded.config.producer;
+    eprintln!(
+        "producer: acks={:?} idempotence={} compression={:?} linger={}ms; events: JSON orders with a key and 5 headers",
+        p.acks, p.enable_idempotence, p.compression, p.linger_ms
+    );
+    let options = DemoOptions {
+        topic: a.topic.clone(),
+        duration: a.duration,
+        rate: a.rate,
+        keys: a.keys.max(1),
+    };
+    let report = rt.block_on(demo::run(&loaded.config, &options, |t: &Tick| {
+        eprintln!(
+            "[{:>4.0}s] delivered {:>9}/s  consumed {:>9}/s  latency p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  total {} / {}",
+            t.elapsed.as_secs_f64(),
+            thousands(t.delivered_per_sec),
+            thousands(t.consumed_per_sec),
+            t.latency.p50_ms,
+            t.latency.p99_ms,
+            t.latency.max_ms,
+            thousands(t.delivered as f64),
+            thousands(t.consumed as f64),
+        );
+    }))?;
+    let secs = report.produce_time.as_secs_f64().max(1e-9);
+    println!(
+        "sent {} events in {:.1}s ({} events/s): {} delivered, {} failed; delivery latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        thousands(report.sent as f64),
+        secs,
+        thousands(report.delivered as f64 / secs),
+        thousands(report.delivered as f64),
+        report.failed,
+        report.latency.p50_ms,
+        report.latency.p99_ms,
+        report.latency.p999_ms,
+        report.latency.max_ms,
+    );
+    println!(
+        "read back {} events: {} missing, {} duplicates, {} out of order per key",
+        thousands(report.consumed as f64),
+        report.missing,
+        report.duplicates,
+        report.out_of_order
+    );
+    if report.verified() {
+        println!("verified: every event delivered and read back exactly once, in order per key");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("NOT verified: see the counts above");
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,8 @@
+//! One file per command.
+
+pub mod config;
+pub mod consume;
+pub mod demo;
+pub mod dev;
+pub mod produce;
+pub mod topics;

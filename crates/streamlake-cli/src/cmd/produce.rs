@@ -1,0 +1,196 @@
+//! `streamlake produce`: lines in, records out, a truthful summary at the end.
+
+use crate::args::{print_notes, runtime, stop_on_signal, KafkaArgs};
+use clap::{Args, ValueEnum};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
+use streamlake::stats::thousands;
+use streamlake::Producer;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Each line is a value, as is.
+    Lines,
+    /// Each line must be a JSON document.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Report the bad line and go on with the rest.
+    Skip,
+    /// Stop at the first bad line (what was read before it is still delivered).
+    Fail,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Destination topic
+    #[arg(short, long)]
+    topic: String,
+    /// Read from this file instead of stdin
+    #[arg(short, long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Input format
+    #[arg(long, value_enum, default_value_t = Format::Lines)]
+    format: Format,
+    /// Key from a JSON pointer into each line, e.g. /order_id
+    #[arg(long, value_name = "POINTER", conflicts_with_all = ["key", "key_separator"])]
+    key_field: Option<String>,
+    /// The same key for every record
+    #[arg(long, conflicts_with = "key_separator")]
+    key: Option<String>,
+    /// Lines are key<SEP>value; `\t` means a tab
+    #[arg(long, value_name = "SEP")]
+    key_separator: Option<String>,
+    /// Header added to every record (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Write every record to this partition
+    #[arg(short, long)]
+    partition: Option<i32>,
+    /// What to do with a line that cannot become a record
+    #[arg(long, value_enum, default_value_t = OnError::Fail)]
+    on_error: OnError,
+    /// Compression codec (overrides producer.compression)
+    #[arg(long, value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    compression: Option<String>,
+    /// Acknowledgement level (overrides producer.acks)
+    #[arg(long, value_parser = ["all", "leader", "none"])]
+    acks: Option<String>,
+}
+
+pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
+    let mut loader = a.kafka.loader()?;
+    if let Some(c) = &a.compression {
+        loader = loader.flag("producer.compression", c.as_str(), "--compression");
+    }
+    if let Some(acks) = &a.acks {
+        loader = loader.flag("producer.acks", acks.as_str(), "--acks");
+    }
+    let loaded = loader.load()?;
+    print_notes(&loaded);
+    let key = match (&a.key_field, &a.key, &a.key_separator) {
+        (Some(p), _, _) => KeySource::Field(p.clone()),
+        (_, Some(k), _) => KeySource::Fixed(k.clone().into()),
+        (_, _, Some(sep)) => KeySource::Separator(sep.replace("\\t", "\t")),
+        _ => KeySource::None,
+    };
+    let headers = a
+        .headers
+        .iter()
+        .map(|h| parse_header(h).map_err(|e| anyhow::anyhow!("--header {e}")))
+        .collect::<Result<_, _>>()?;
+    let format = match a.format {
+        Format::Lines => InputFormat::Lines,
+        Format::Jsonl => InputFormat::Jsonl,
+    };
+    let parser = LineParser {
+        topic: a.topic.clone(),
+        format,
+        key,
+        headers,
+        partition: a.partition,
+    };
+    let reader: Box<dyn BufRead + Send> = match &a.file {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+
+    let rt = runtime()?;
+    let stop = stop_on_signal(&rt);
+    let producer = Producer::new(&loaded.config)?;
+    let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
+
+    // Reading happens on its own thread so a signal is noticed even while stdin is idle.
+    let (tx, rx) = sync_channel::<std::io::Result<String>>(1024);
+    std::thread::spawn(move || {
+        for line in reader.lines() {
+            let failed = line.is_err();
+            if tx.send(line).is_err() || failed {
+                break;
+            }
+        }
+    });
+
+    let failed = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (mut line_no, mut skipped, mut input_failed) = (0usize, 0u64, false);
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("interrupted after line {line_no}: no more lines are read");
+            break;
+        }
+        let line = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => {
+                eprintln!("error: line {}: cannot read input: {e}", line_no + 1);
+                input_failed = true;
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        line_no += 1;
+        let record = match parser.parse(line_no, &line) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) if a.on_error == OnError::Skip => {
+                eprintln!("skipped: {e}");
+                skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("error: {e} (use --on-error skip to go on past bad lines)");
+                input_failed = true;
+                break;
+            }
+        };
+        let size = record.size() as u64;
+        let (cb_failed, cb_bytes) = (Arc::clone(&failed), Arc::clone(&bytes));
+        let n = line_no;
+        let sent = producer.send_with_callback(record, move |outcome| match outcome {
+            Ok(_) => {
+                cb_bytes.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(e) => {
+                cb_failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!("failed: line {n}: {}", e.error);
+            }
+        });
+        if let Err(e) = sent {
+            failed.fetch_add(1, Ordering::Relaxed);
+            eprintln!("failed: line {n}: {}", e.error);
+        }
+    }
+    let report = producer.close(delivery_timeout + Duration::from_secs(5));
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed = failed.load(Ordering::Relaxed);
+    eprintln!(
+        "produced to {}: {} delivered, {} failed, {} skipped, {} bytes in {:.2}s ({} records/s)",
+        a.topic,
+        report.delivered,
+        failed,
+        skipped,
+        bytes.load(Ordering::Relaxed),
+        elapsed,
+        thousands(report.delivered as f64 / elapsed.max(1e-9)),
+    );
+    Ok(if failed > 0 || input_failed || !report.all_delivered() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

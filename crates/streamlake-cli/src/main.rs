@@ -1,0 +1,60 @@
+//! The `streamlake` command. Parses flags and wires library parts together; all behaviour lives
+//! in the `streamlake` crate.
+
+mod args;
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// StreamLake: get data into Kafka reliably and fast, and read it back.
+#[derive(Debug, Parser)]
+#[command(name = "streamlake", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run events through a producer and back through a consumer, with live throughput and
+    /// latency. Uses an embedded 3-broker cluster unless a cluster is configured.
+    Demo(cmd::demo::DemoArgs),
+    /// Run an embedded Kafka-compatible cluster until Ctrl-C, for trying the other commands.
+    Dev(cmd::dev::DevArgs),
+    /// Produce records from stdin or a file, one per line.
+    Produce(cmd::produce::ProduceArgs),
+    /// Consume records and print them.
+    Consume(cmd::consume::ConsumeArgs),
+    /// List, create, describe and delete topics.
+    #[command(subcommand)]
+    Topics(cmd::topics::TopicsCommand),
+    /// Show the effective configuration or check a config file.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMLAKE_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Dev(a) => cmd::dev::run(a),
+        Command::Produce(a) => cmd::produce::run(a),
+        Command::Consume(a) => cmd::consume::run(a),
+        Command::Topics(c) => cmd::topics::run(c),
+        Command::Config(c) => cmd::config::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

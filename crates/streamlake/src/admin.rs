@@ -1,0 +1,181 @@
+//! Topic administration: create, delete, list and describe.
+
+use crate::config::{ClientKind, Config};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// Why an admin operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The topic already exists.
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
+    /// The topic does not exist.
+    #[error("topic `{0}` does not exist")]
+    UnknownTopic(String),
+    /// Any other error, with the broker's or client's reason.
+    #[error("{0}")]
+    Kafka(String),
+}
+
+impl AdminError {
+    /// Worth trying again later.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Self::Kafka(_))
+    }
+}
+
+impl From<crate::config::ConfigError> for AdminError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::Config(e.to_string())
+    }
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub id: i32,
+    /// Leader broker id.
+    pub leader: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
+}
+
+/// A topic and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Partitions, by id.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// An admin client.
+pub struct Admin {
+    client: AdminClient<DefaultClientContext>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// Creates an admin client; operations wait at most `timeout` for the cluster.
+    pub fn new(config: &Config, timeout: Duration) -> Result<Self, AdminError> {
+        let client = config
+            .client_config(ClientKind::Admin)?
+            .create()
+            .map_err(|e| AdminError::Kafka(format!("cannot create admin client: {e}")))?;
+        Ok(Self { client, timeout })
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .operation_timeout(Some(self.timeout))
+            .request_timeout(Some(self.timeout))
+    }
+
+    /// Creates a topic with `partitions` partitions, `replication` replicas and topic configs.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), AdminError> {
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
+        let results = self
+            .client
+            .create_topics([&topic], &self.options())
+            .await
+            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((t, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    return Err(AdminError::TopicExists(t))
+                }
+                Err((t, code)) => {
+                    return Err(AdminError::Kafka(format!(
+                        "cannot create topic `{t}`: {code}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
+        let results = self
+            .client
+            .delete_topics(&[name], &self.options())
+            .await
+            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((t, RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                    return Err(AdminError::UnknownTopic(t))
+                }
+                Err((t, code)) => {
+                    return Err(AdminError::Kafka(format!(
+                        "cannot delete topic `{t}`: {code}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every topic (or just `topic`), sorted by name, internal ones included.
+    pub fn describe(&self, topic: Option<&str>) -> Result<Vec<TopicInfo>, AdminError> {
+        let md = self
+            .client
+            .inner()
+            .fetch_metadata(topic, self.timeout)
+            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        let mut out = Vec::new();
+        for t in md.topics() {
+            if let Some(err) = t.error() {
+                let code = RDKafkaErrorCode::from(err);
+                if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+                    return Err(AdminError::UnknownTopic(t.name().to_owned()));
+                }
+                return Err(AdminError::Kafka(format!("topic `{}`: {code}", t.name())));
+            }
+            let mut partitions: Vec<PartitionInfo> = t
+                .partitions()
+                .iter()
+                .map(|p| PartitionInfo {
+                    id: p.id(),
+                    leader: p.leader(),
+                    replicas: p.replicas().to_vec(),
+                    isr: p.isr().to_vec(),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.id);
+            out.push(TopicInfo {
+                name: t.name().to_owned(),
+                partitions,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

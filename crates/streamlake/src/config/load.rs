@@ -1,0 +1,515 @@
+//! Layering: defaults < file < environment < flags, with the source of every value kept.
+
+use super::client::is_sensitive_property;
+use super::properties::{self, Target};
+use super::{validate, Config, ConfigError, Problem};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "STREAMLAKE_";
+/// Separator between nested keys in environment variable names.
+pub const ENV_SEPARATOR: &str = "__";
+/// `STREAMLAKE_` variables that are not configuration keys.
+const ENV_NOT_CONFIG: &[&str] = &[
+    "STREAMLAKE_CONFIG",
+    "STREAMLAKE_LOG",
+    "STREAMLAKE_LOG_FORMAT",
+];
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// A config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File(p) => write!(f, "file {}", p.display()),
+            Self::Env(v) => write!(f, "env {v}"),
+            Self::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// Builds a [`LoadedConfig`] from the layers.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigLoader {
+    file: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    flags: Vec<(Vec<String>, Value, String)>,
+}
+
+impl ConfigLoader {
+    /// Defaults only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a config file layer: `.yaml`/`.yml`/`.json`, `.toml`, or `.properties` (Java style).
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Adds the process environment as a layer.
+    pub fn process_env(self) -> Self {
+        self.env(std::env::vars())
+    }
+
+    /// Adds the given variables as the environment layer (only `STREAMLAKE_` ones are used).
+    pub fn env<I: IntoIterator<Item = (String, String)>>(mut self, vars: I) -> Self {
+        self.env = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_CONFIG.contains(&k.as_str()))
+            .collect();
+        self.env.sort();
+        self
+    }
+
+    /// Sets a key (dotted path, e.g. `producer.linger_ms`) from a command-line flag.
+    pub fn flag(mut self, key: &str, value: impl Into<Value>, flag: &str) -> Self {
+        self.flags.push((
+            key.split('.').map(str::to_owned).collect(),
+            value.into(),
+            flag.to_owned(),
+        ));
+        self
+    }
+
+    /// Sets a raw librdkafka property in a passthrough map (`properties`,
+    /// `producer.properties` or `consumer.properties`) from a command-line flag.
+    pub fn property(mut self, map: &str, name: &str, value: &str, flag: &str) -> Self {
+        let mut path: Vec<String> = map.split('.').map(str::to_owned).collect();
+        path.push(name.to_owned());
+        self.flags
+            .push((path, Value::String(value.to_owned()), flag.to_owned()));
+        self
+    }
+
+    /// Applies every layer. All problems of all layers are reported together.
+    pub fn load(self) -> Result<LoadedConfig, ConfigError> {
+        let defaults = serde_json::to_value(Config::default()).expect("config serializes");
+        let mut layers = Layers {
+            tree: defaults.clone(),
+            defaults,
+            sources: BTreeMap::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+        };
+        if let Some(path) = &self.file {
+            layers.file(path)?;
+        }
+        for (var, value) in &self.env {
+            let rest = &var[ENV_PREFIX.len()..];
+            let mut path: Vec<String> = rest
+                .split(ENV_SEPARATOR)
+                .map(str::to_ascii_lowercase)
+                .collect();
+            if let Some(i) = path.iter().position(|s| s == "properties") {
+                if let Some(name) = path.get_mut(i + 1) {
+                    *name = name.replace('_', ".");
+                }
+            }
+            layers.set(
+                &path,
+                Value::String(value.clone()),
+                true,
+                Source::Env(var.clone()),
+            );
+        }
+        for (path, value, flag) in self.flags {
+            let coerce = value.is_string();
+            layers.set(&path, value, coerce, Source::Flag(flag));
+        }
+        layers.finish()
+    }
+}
+
+struct Layers {
+    tree: Value,
+    defaults: Value,
+    sources: BTreeMap<String, Source>,
+    problems: Vec<Problem>,
+    notes: Vec<String>,
+}
+
+impl Layers {
+    fn file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let source = Source::File(path.to_owned());
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(ext.as_str(), "properties" | "conf" | "cfg") {
+            for line in properties::parse(&text) {
+                match properties::translate(&line) {
+                    Ok(Target::Keys(keys)) => {
+                        for (key_path, value) in keys {
+                            self.set(&key_path, Value::String(value), true, source.clone());
+                        }
+                    }
+                    Ok(Target::Ignored(why)) => {
+                        self.notes.push(format!(
+                            "{}:{}: `{}` ignored ({why})",
+                            path.display(),
+                            line.line,
+                            line.key
+                        ));
+                    }
+                    Err(p) => self.problems.push(Problem::new(
+                        format!("{}: {}", path.display(), p.key),
+                        p.message,
+                    )),
+                }
+            }
+            return Ok(());
+        }
+        let value: Value = if ext == "toml" {
+            toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
+        };
+        match value {
+            Value::Null => {}
+            Value::Object(map) => self.object(&mut Vec::new(), map, &source),
+            other => {
+                return Err(ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: format!(
+                        "expected a mapping of keys at the top level, found {}",
+                        kind(&other)
+                    ),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, prefix: &mut Vec<String>, map: Map<String, Value>, source: &Source) {
+        for (k, v) in map {
+            prefix.push(k);
+            let recurse = matches!(v, Value::Object(_))
+                && !is_passthrough(prefix)
+                && lookup(&self.defaults, prefix).is_some_and(Value::is_object);
+            match v {
+                Value::Object(inner) if recurse => self.object(prefix, inner, source),
+                v => self.set(prefix, v, false, source.clone()),
+            }
+            prefix.pop();
+        }
+    }
+
+    /// Sets one value at `path`, checking the key exists. `coerce` turns strings (from env,
+    /// properties files and flags) into the type of the default at that key.
+    fn set(&mut self, path: &[String], value: Value, coerce: bool, source: Source) {
+        let shown = display_path(path);
+        let passthrough_entry = path.len() >= 2 && is_passthrough(&path[..path.len() - 1]);
+        if passthrough_entry {
+            if path.len() > 1 && lookup(&self.defaults, &path[..path.len() - 1]).is_none() {
+                self.problems
+                    .push(Problem::new(&shown, format!("unknown key (from {source})")));
+                return;
+            }
+            let value = match value {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    self.problems.push(Problem::new(&shown, format!("librdkafka properties take a string, number or boolean, found {} (from {source})", kind(&other))));
+                    return;
+                }
+            };
+            insert(&mut self.tree, path, Value::String(value));
+            self.sources.insert(shown, source);
+            return;
+        }
+        let Some(default) = lookup(&self.defaults, path) else {
+            let parent = &path[..path.len() - 1];
+            let hint = lookup(&self.defaults, parent)
+                .and_then(Value::as_object)
+                .and_then(|siblings| suggest(&path[path.len() - 1], siblings.keys()))
+                .map(|s| {
+                    format!(
+                        "; did you mean `{}`?",
+                        display_path(&[parent, &[s]].concat())
+                    )
+                })
+                .unwrap_or_default();
+            self.problems.push(Problem::new(
+                &shown,
+                format!("unknown key (from {source}){hint}"),
+            ));
+            return;
+        };
+        if default.is_object() && !is_passthrough(path) {
+            self.problems.push(Problem::new(
+                &shown,
+                format!("is a section; set the keys inside it (from {source})"),
+            ));
+            return;
+        }
+        let value = match (coerce, value) {
+            (true, Value::String(s)) => coerce_to(default, s),
+            (_, v) => v,
+        };
+        insert(&mut self.tree, path, value);
+        self.sources.insert(shown, source);
+    }
+
+    fn finish(mut self) -> Result<LoadedConfig, ConfigError> {
+        let mut tree = self.tree;
+        let mut config = None;
+        for _ in 0..64 {
+            match serde_path_to_error::deserialize::<_, Config>(tree.clone()) {
+                Ok(c) => {
+                    config = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    let segments: Vec<String> = e
+                        .path()
+                        .iter()
+                        .filter_map(|s| match s {
+                            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let shown = display_path(&segments);
+                    let from = self
+                        .sources
+                        .get(&shown)
+                        .map(|s| format!(" (from {s})"))
+                        .unwrap_or_default();
+                    self.problems
+                        .push(Problem::new(&shown, format!("{}{from}", e.inner())));
+                    if segments.is_empty() || !remove(&mut tree, &segments) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(c) = &config {
+            for mut p in validate::problems(c) {
+                if let Some(s) = self.sources.get(&p.key) {
+                    p.message = format!("{} (from {s})", p.message);
+                }
+                self.problems.push(p);
+            }
+        }
+        match config {
+            Some(config) if self.problems.is_empty() => Ok(LoadedConfig {
+                config,
+                sources: self.sources,
+                notes: self.notes,
+            }),
+            _ => Err(ConfigError::Invalid(self.problems)),
+        }
+    }
+}
+
+fn is_passthrough(path: &[String]) -> bool {
+    path.last().is_some_and(|k| k == "properties")
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn lookup<'a>(tree: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(tree, |node, seg| node.as_object()?.get(seg))
+}
+
+fn insert(tree: &mut Value, path: &[String], value: Value) {
+    let mut node = tree;
+    for seg in &path[..path.len() - 1] {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        node = node
+            .as_object_mut()
+            .expect("object")
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Some(map) = node.as_object_mut() {
+        map.insert(path[path.len() - 1].clone(), value);
+    }
+}
+
+fn remove(tree: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for seg in parents {
+        match node.as_object_mut().and_then(|m| m.get_mut(seg)) {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    node.as_object_mut().and_then(|m| m.remove(last)).is_some()
+}
+
+fn coerce_to(default: &Value, s: String) -> Value {
+    match default {
+        Value::Bool(_) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Value::Bool(true),
+            "false" | "no" | "off" | "0" => Value::Bool(false),
+            _ => Value::String(s),
+        },
+        Value::Number(_) => s
+            .trim()
+            .parse::<u64>()
+            .map(Value::from)
+            .or_else(|_| s.trim().parse::<i64>().map(Value::from))
+            .unwrap_or(Value::String(s)),
+        _ => Value::String(s),
+    }
+}
+
+fn suggest<'a>(key: &str, candidates: impl Iterator<Item = &'a String>) -> Option<String> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(key, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}
+
+/// A key path as users write it: `producer.linger_ms`, `producer.properties."message.max.bytes"`.
+fn display_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for (i, seg) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if i > 0 && path[i - 1] == "properties" {
+            out.push('"');
+            out.push_str(seg);
+            out.push('"');
+        } else {
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// A configuration and where each of its values came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The effective configuration.
+    pub config: Config,
+    sources: BTreeMap<String, Source>,
+    /// Things worth telling the user that are not errors (ignored Java-only properties).
+    pub notes: Vec<String>,
+}
+
+/// One line of [`LoadedConfig::entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Key path.
+    pub key: String,
+    /// The value as JSON, or `[redacted]`.
+    pub value: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl LoadedConfig {
+    /// Wraps a configuration built in code (every value counts as a default).
+    pub fn from_config(config: Config) -> Self {
+        Self {
+            config,
+            sources: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Where the value at `key` came from.
+    pub fn source_of(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// Every key with its effective value (secrets redacted) and source. Unset optional keys
+    /// are listed as `null`.
+    pub fn entries(&self) -> Vec<Entry> {
+        let tree = serde_json::to_value(&self.config).expect("config serializes");
+        let mut out = Vec::new();
+        flatten(&tree, &mut Vec::new(), &mut |path, v| {
+            let key = display_path(path);
+            let leaf = path.last().map(String::as_str).unwrap_or("");
+            let value = match v {
+                Value::Null => "null".to_owned(),
+                _ if is_sensitive_property(leaf) => super::secret::REDACTED.to_owned(),
+                v => v.to_string(),
+            };
+            out.push(Entry {
+                source: self.source_of(&key),
+                key,
+                value,
+            });
+        });
+        out
+    }
+
+    /// The effective configuration as `key = value  # source` lines.
+    pub fn show(&self) -> String {
+        let entries = self.entries();
+        let width = entries
+            .iter()
+            .map(|e| e.key.len() + e.value.len() + 3)
+            .max()
+            .unwrap_or(0);
+        entries
+            .iter()
+            .map(|e| {
+                let kv = format!("{} = {}", e.key, e.value);
+                format!("{kv:<width$}  # {}\n", e.source)
+            })
+            .collect()
+    }
+}
+
+fn flatten(v: &Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Value)) {
+    match v {
+        Value::Object(map) if !(is_passthrough(path) && map.is_empty()) => {
+            for (k, child) in map {
+                path.push(k.clone());
+                flatten(child, path, f);
+                path.pop();
+            }
+        }
+        Value::Object(_) => {}
+        v => f(path, v),
+    }
+}

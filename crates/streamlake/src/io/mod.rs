@@ -1,0 +1,7 @@
+//! Turning text into records and records into text, for `produce` and `consume`.
+
+mod input;
+mod output;
+
+pub use input::{parse_header, InputError, InputFormat, KeySource, LineParser};
+pub use output::{format_record, PrintFormat};

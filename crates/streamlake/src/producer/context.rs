@@ -1,0 +1,163 @@
+//! The librdkafka producer context: turns delivery reports into completions and counts them.
+
+use super::error::{ProduceError, SendError};
+use crate::record::{Delivery, Record};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::ProducerContext;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The result every accepted record ends with.
+pub type Outcome = Result<Delivery, SendError>;
+
+/// Running totals. `accepted - delivered - failed` records are in flight.
+#[derive(Debug, Default)]
+pub struct Counters {
+    accepted: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn accept(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Records handed to librdkafka.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Records acknowledged by the cluster.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+    /// Records that ended in an error (handed back to the caller).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+    /// Records accepted and not yet ended.
+    pub fn in_flight(&self) -> u64 {
+        self.accepted()
+            .saturating_sub(self.delivered() + self.failed())
+    }
+}
+
+/// Who is waiting for a record's outcome.
+pub(crate) enum Completion {
+    /// An `async send` future.
+    Future(tokio::sync::oneshot::Sender<Outcome>),
+    /// A callback from the high-throughput path.
+    Callback(Box<dyn FnOnce(Outcome) + Send + Sync>),
+}
+
+impl Completion {
+    pub(crate) fn complete(self, outcome: Outcome) {
+        match self {
+            // The receiver is gone only if the caller dropped the future: nobody is waiting.
+            Self::Future(tx) => drop(tx.send(outcome)),
+            Self::Callback(f) => f(outcome),
+        }
+    }
+}
+
+/// A record in flight: owned here until librdkafka reports its outcome. If it is ever dropped
+/// without an outcome, its owner is told it was purged, with the record.
+pub(crate) struct Pending {
+    record: Option<Record>,
+    done: Option<Completion>,
+}
+
+impl Pending {
+    pub(crate) fn new(record: Record, done: Completion) -> Box<Self> {
+        Box::new(Self {
+            record: Some(record),
+            done: Some(done),
+        })
+    }
+
+    pub(crate) fn record(&self) -> &Record {
+        self.record
+            .as_ref()
+            .expect("record present until completion")
+    }
+
+    /// Takes the record and the waiter out, leaving nothing for `Drop` to do.
+    pub(crate) fn into_parts(mut self: Box<Self>) -> (Record, Completion) {
+        let record = self.record.take().expect("record present until completion");
+        let done = self
+            .done
+            .take()
+            .expect("completion present until completion");
+        (record, done)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let (Some(record), Some(done)) = (self.record.take(), self.done.take()) {
+            done.complete(Err(SendError {
+                error: ProduceError::Purged,
+                record,
+            }));
+        }
+    }
+}
+
+/// Context shared with librdkafka's threads.
+pub(crate) struct Context {
+    pub counters: Arc<Counters>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", facility = fac, "{message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = Box<Pending>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
+        let (record, done) = pending.into_parts();
+        match result {
+            Ok(msg) => {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                done.complete(Ok(Delivery {
+                    topic: record.topic,
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                    timestamp: msg.timestamp().to_millis(),
+                }));
+            }
+            Err((error, _)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                done.complete(Err(SendError {
+                    error: ProduceError::from(error),
+                    record,
+                }));
+            }
+        }
+    }
+}
