@@ -7,7 +7,7 @@
 //! - [`producer`]: every accepted record ends delivered (with its offset) or handed back with
 //!   the error; back-pressure instead of failure when the local queue is full.
 //! - [`consumer`]: at-least-once reading with offsets committed only for processed records.
-//! - [`admin`]: topics.
+//! - [`admin`] creates, lists, describes and deletes topics.
 //! - [`embedded`]: an in-process Kafka-compatible cluster for demos and tests.
 //! - [`io`]: reading records from lines and JSON lines, and printing them.
 //! - [`demo`]: the end-to-end demo job.
@@ -20,6 +20,7 @@ pub mod consumer;
 pub mod demo;
 pub mod embedded;
 pub mod io;
+mod logging;
 pub mod producer;
 pub mod record;
 pub mod stats;

@@ -32,7 +32,7 @@ pub struct ConsumeArgs {
     partitions: Vec<i32>,
     /// Start: beginning, end, an offset, -N (N before the end), @<ms>, or an RFC 3339 time.
     /// With --group only beginning or end, for partitions the group has no offset for
-    #[arg(long, value_name = "POSITION")]
+    #[arg(long, value_name = "POSITION", allow_hyphen_values = true)]
     from: Option<StartFrom>,
     /// Stop after this many records
     #[arg(short = 'n', long)]
@@ -69,6 +69,8 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
         RebalanceEvent::Revoked(p) => tracing::info!("revoked {} partition(s)", p.len()),
         RebalanceEvent::Failed(e) => eprintln!("rebalance failed: {e}"),
     });
+    let rt = runtime()?;
+    let _in_runtime = rt.enter();
     let consumer = Consumer::new(
         &loaded.config,
         ConsumerOptions {
@@ -83,7 +85,6 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
         consumer.assign(&a.topic, parts, a.from.unwrap_or(StartFrom::Beginning))?;
     }
 
-    let rt = runtime()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut buf = Vec::with_capacity(4096);
     let mut count = 0u64;

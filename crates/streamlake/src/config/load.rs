@@ -216,6 +216,13 @@ impl Layers {
                 && lookup(&self.defaults, prefix).is_some_and(Value::is_object);
             match v {
                 Value::Object(inner) if recurse => self.object(prefix, inner, source),
+                Value::Object(inner) if is_passthrough(prefix) => {
+                    for (name, value) in inner {
+                        prefix.push(name);
+                        self.set(prefix, value, false, source.clone());
+                        prefix.pop();
+                    }
+                }
                 v => self.set(prefix, v, false, source.clone()),
             }
             prefix.pop();
@@ -511,5 +518,223 @@ fn flatten(v: &Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Valu
         }
         Value::Object(_) => {}
         v => f(path, v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Acks, SaslMechanism, SecurityProtocol};
+    use std::io::Write;
+
+    fn file(ext: &str, text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new()
+            .suffix(&format!(".{ext}"))
+            .tempfile()
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn file_then_env_then_flag() {
+        let f = file("yaml", "bootstrap_servers: file:9092\nclient_id: from-file\nproducer:\n  linger_ms: 20\n  acks: all\n");
+        let loaded = ConfigLoader::new()
+            .file(f.path())
+            .env(env(&[
+                ("STREAMLAKE_BOOTSTRAP_SERVERS", "env:9092"),
+                ("STREAMLAKE_PRODUCER__LINGER_MS", "30"),
+                ("OTHER", "x"),
+            ]))
+            .flag("bootstrap_servers", "flag:9092", "--bootstrap-servers")
+            .load()
+            .unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.bootstrap_servers, "flag:9092");
+        assert_eq!(c.client_id, "from-file");
+        assert_eq!(c.producer.linger_ms, 30);
+        assert_eq!(c.producer.acks, Acks::All);
+        assert_eq!(
+            loaded.source_of("bootstrap_servers"),
+            Source::Flag("--bootstrap-servers".into())
+        );
+        assert_eq!(
+            loaded.source_of("client_id"),
+            Source::File(f.path().to_owned())
+        );
+        assert_eq!(
+            loaded.source_of("producer.linger_ms"),
+            Source::Env("STREAMLAKE_PRODUCER__LINGER_MS".into())
+        );
+        assert_eq!(loaded.source_of("producer.compression"), Source::Default);
+    }
+
+    #[test]
+    fn toml_files_and_passthrough_maps() {
+        let f = file("toml", "[producer]\ncompression = \"zstd\"\n[producer.properties]\n\"message.max.bytes\" = 2000000\n");
+        let loaded = ConfigLoader::new()
+            .file(f.path())
+            .env(env(&[(
+                "STREAMLAKE_CONSUMER__PROPERTIES__FETCH_MIN_BYTES",
+                "10",
+            )]))
+            .load()
+            .unwrap();
+        assert_eq!(
+            loaded.config.producer.properties["message.max.bytes"],
+            "2000000"
+        );
+        assert_eq!(loaded.config.consumer.properties["fetch.min.bytes"], "10");
+        assert_eq!(
+            loaded.source_of("consumer.properties.\"fetch.min.bytes\""),
+            Source::Env("STREAMLAKE_CONSUMER__PROPERTIES__FETCH_MIN_BYTES".into())
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_path() {
+        let f = file(
+            "yaml",
+            "bootstrap_server: x:1\nproducer:\n  linger_ms: soon\n  acks: leader\n  compresion: lz4\nconsumer:\n  session_timeout_ms: -5\n",
+        );
+        let err = ConfigLoader::new()
+            .file(f.path())
+            .env(env(&[("STREAMLAKE_PRODUCER__MAX_IN_FLIGHT", "many")]))
+            .load()
+            .unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        for k in [
+            "bootstrap_server",
+            "producer.compresion",
+            "producer.linger_ms",
+            "producer.max_in_flight",
+            "consumer.session_timeout_ms",
+            "producer.acks",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let text = err.to_string();
+        assert!(text.contains("did you mean `bootstrap_servers`?"), "{text}");
+        assert!(
+            text.contains("did you mean `producer.compression`?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("from env STREAMLAKE_PRODUCER__MAX_IN_FLIGHT"),
+            "{text}"
+        );
+        assert!(text.contains("enable_idempotence"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let f = file("yaml", "producer: [unclosed\n");
+        let err = ConfigLoader::new().file(f.path()).load().unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+        assert!(err.to_string().contains(&f.path().display().to_string()));
+        let missing = ConfigLoader::new()
+            .file("/no/such/streamlake.yaml")
+            .load()
+            .unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }), "{missing}");
+    }
+
+    #[test]
+    fn client_properties_from_a_managed_service() {
+        let f = file(
+            "properties",
+            "# Required connection configs for Kafka producer, consumer, and admin\n\
+             bootstrap.servers=pkc-abc12.eu-west-1.aws.example.cloud:9092\n\
+             security.protocol=SASL_SSL\n\
+             sasl.mechanisms=PLAIN\n\
+             sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username='APIKEY' password='s3cr3t/+=';\n\
+             client.dns.lookup=use_all_dns_ips\n\
+             session.timeout.ms=45000\n\
+             acks=all\n\
+             socket.keepalive.enable=true\n",
+        );
+        let loaded = ConfigLoader::new().file(f.path()).load().unwrap();
+        let c = &loaded.config;
+        assert_eq!(
+            c.bootstrap_servers,
+            "pkc-abc12.eu-west-1.aws.example.cloud:9092"
+        );
+        assert_eq!(c.security.protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(c.security.sasl_mechanism, Some(SaslMechanism::Plain));
+        assert_eq!(c.security.sasl_username.as_deref(), Some("APIKEY"));
+        assert_eq!(
+            c.security.sasl_password.as_ref().map(|s| s.expose()),
+            Some("s3cr3t/+=")
+        );
+        assert_eq!(c.consumer.session_timeout_ms, 45_000);
+        assert_eq!(c.properties["socket.keepalive.enable"], "true");
+        assert_eq!(loaded.notes.len(), 1, "{:?}", loaded.notes);
+        assert!(loaded.notes[0].contains("client.dns.lookup"));
+        assert!(
+            c.check_with_librdkafka().is_empty(),
+            "{:?}",
+            c.check_with_librdkafka()
+        );
+    }
+
+    #[test]
+    fn client_properties_errors_name_the_line() {
+        let f = file(
+            "properties",
+            "bootstrap.servers=a:1\nacks=2\nssl.truststore.location=/x.jks\n",
+        );
+        let err = ConfigLoader::new().file(f.path()).load().unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys[0].ends_with("line 2 `acks`"), "{keys:?}");
+        assert!(
+            keys[1].ends_with("line 3 `ssl.truststore.location`"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn show_redacts_secrets_and_names_sources() {
+        let loaded = ConfigLoader::new()
+            .env(env(&[
+                ("STREAMLAKE_SECURITY__PROTOCOL", "sasl_ssl"),
+                ("STREAMLAKE_SECURITY__SASL_MECHANISM", "SCRAM-SHA-512"),
+                ("STREAMLAKE_SECURITY__SASL_USERNAME", "alice"),
+                ("STREAMLAKE_SECURITY__SASL_PASSWORD", "hunter2"),
+            ]))
+            .property(
+                "properties",
+                "sasl.oauthbearer.client.secret",
+                "topsecret",
+                "-X",
+            )
+            .load()
+            .unwrap();
+        let shown = loaded.show();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("topsecret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("security.sasl_password = [redacted]"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("# env STREAMLAKE_SECURITY__SASL_PASSWORD"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("security.sasl_username = \"alice\""),
+            "{shown}"
+        );
+        assert!(shown.contains("producer.acks = \"all\""), "{shown}");
+        assert!(!format!("{:?}", loaded.config).contains("hunter2"));
     }
 }

@@ -86,7 +86,8 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    /// Creates a consumer. Does not contact the cluster.
+    /// Creates a consumer. Does not contact the cluster. Must be called within a Tokio runtime
+    /// (its wake-ups are scheduled there).
     pub fn new(config: &Config, options: ConsumerOptions) -> Result<Self, ConsumeError> {
         let mut cc = config.client_config(ClientKind::Consumer)?;
         let has_group = config.consumer.group_id.is_some();
@@ -243,7 +244,8 @@ impl Consumer {
         if !self.has_group {
             return Ok(());
         }
-        match self.inner.store_offset(topic, partition, offset + 1) {
+        // librdkafka stores `offset + 1`: the next record to read.
+        match self.inner.store_offset(topic, partition, offset) {
             Ok(()) => Ok(()),
             // The partition was revoked meanwhile; its new owner reads the record again.
             Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::State) => Ok(()),

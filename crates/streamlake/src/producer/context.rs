@@ -84,7 +84,7 @@ impl Pending {
     }
 
     /// Takes the record and the waiter out, leaving nothing for `Drop` to do.
-    pub(crate) fn into_parts(mut self: Box<Self>) -> (Record, Completion) {
+    pub(crate) fn into_parts(mut self) -> (Record, Completion) {
         let record = self.record.take().expect("record present until completion");
         let done = self
             .done
@@ -112,27 +112,11 @@ pub(crate) struct Context {
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", facility = fac, "{message}")
-            }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(target: "librdkafka", facility = fac, "{message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", facility = fac, "{message}")
-            }
-            RDKafkaLogLevel::Debug => {
-                tracing::debug!(target: "librdkafka", facility = fac, "{message}")
-            }
-        }
+        crate::logging::librdkafka_log(level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(target: "librdkafka", %error, "{reason}");
+        crate::logging::librdkafka_error(&error, reason);
     }
 }
 
@@ -140,7 +124,7 @@ impl ProducerContext for Context {
     type DeliveryOpaque = Box<Pending>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
-        let (record, done) = pending.into_parts();
+        let (record, done) = (*pending).into_parts();
         match result {
             Ok(msg) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);

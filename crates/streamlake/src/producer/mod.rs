@@ -104,7 +104,7 @@ impl Producer {
                     pending = back;
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
                 }
-                Err((e, back)) => return Err(refused(&e, back, started)),
+                Err((e, back)) => return Err(refused(&e, *back, started)),
             }
         }
         match rx.await {
@@ -137,7 +137,7 @@ impl Producer {
                     pending = back;
                     std::thread::sleep(QUEUE_FULL_BACKOFF);
                 }
-                Err((e, back)) => return Err(refused(&e, back, started)),
+                Err((e, back)) => return Err(refused(&e, *back, started)),
             }
         }
     }
@@ -222,7 +222,7 @@ fn is_queue_full(e: &KafkaError) -> bool {
     e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
 }
 
-fn refused(e: &KafkaError, pending: Box<Pending>, started: Instant) -> SendError {
+fn refused(e: &KafkaError, pending: Pending, started: Instant) -> SendError {
     let (record, _waiter) = pending.into_parts();
     let error = if is_queue_full(e) {
         ProduceError::QueueFull {

@@ -1,0 +1,629 @@
+//! The `streamlake` binary, run as users run it, against a real tansu broker, the embedded
+//! cluster, and Python's confluent-kafka.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use streamlake_test_support::{
+    broker, create_topic, python, repo_root, unique_topic, unreachable_bootstrap,
+};
+
+fn streamlake() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlake"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("STREAMLAKE_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("STREAMLAKE_LOG", "error");
+    cmd
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    run_with(streamlake().args(args), stdin)
+}
+
+fn run_with(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn topic(prefix: &str, partitions: i32) -> String {
+    let t = unique_topic(prefix);
+    create_topic(&broker().bootstrap, &t, partitions);
+    t
+}
+
+fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
+    let b = &broker().bootstrap;
+    let mut args = vec![
+        "consume",
+        "-b",
+        b,
+        "-t",
+        topic,
+        "--print",
+        "json",
+        "--exit-at-end",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args, "");
+    assert!(
+        out.status.success(),
+        "consume failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn produce_jsonl_with_key_field_and_headers_then_consume_as_json() {
+    let t = topic("cli-jsonl", 3);
+    let input: String = (0..50)
+        .map(|i| format!("{{\"id\":\"order-{}\",\"n\":{i}}}\n", i % 7))
+        .collect();
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            &broker().bootstrap,
+            "-t",
+            &t,
+            "--format",
+            "jsonl",
+            "--key-field",
+            "/id",
+            "-H",
+            "src=cli",
+            "-H",
+            "env=test",
+        ],
+        &input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("50 delivered, 0 failed, 0 skipped"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let records = consume_json(&t, &[]);
+    assert_eq!(records.len(), 50);
+    let mut ns: Vec<i64> = Vec::new();
+    for r in &records {
+        let value: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+        assert_eq!(r["key"], value["id"], "key comes from /id");
+        assert_eq!(r["topic"], t.as_str());
+        assert_eq!(
+            r["headers"],
+            serde_json::json!([{"key":"src","value":"cli"},{"key":"env","value":"test"}])
+        );
+        assert!(r["timestamp"].as_i64().unwrap() > 0);
+        ns.push(value["n"].as_i64().unwrap());
+    }
+    ns.sort();
+    assert_eq!(ns, (0..50).collect::<Vec<_>>());
+    // Same key, same partition.
+    let mut by_key = std::collections::HashMap::new();
+    for r in &records {
+        let p = by_key
+            .entry(r["key"].as_str().unwrap().to_owned())
+            .or_insert(r["partition"].as_i64().unwrap());
+        assert_eq!(*p, r["partition"].as_i64().unwrap());
+    }
+}
+
+#[test]
+fn a_bad_line_is_named_and_on_error_decides() {
+    let t = topic("cli-bad", 1);
+    let b = &broker().bootstrap;
+    let input = "{\"id\":1}\n{\"id\":2}\n{\"id\":3,}\n{\"nokey\":4}\n{\"id\":5}\n";
+    let fail = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--format",
+            "jsonl",
+            "--key-field",
+            "/id",
+        ],
+        input,
+    );
+    assert_eq!(fail.status.code(), Some(1));
+    let err = text(&fail.stderr);
+    assert!(err.contains("line 3: invalid JSON"), "{err}");
+    assert!(
+        err.contains("2 delivered"),
+        "lines before the bad one are still delivered: {err}"
+    );
+
+    let skip = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--format",
+            "jsonl",
+            "--key-field",
+            "/id",
+            "--on-error",
+            "skip",
+        ],
+        input,
+    );
+    let err = text(&skip.stderr);
+    assert!(skip.status.success(), "{err}");
+    assert!(err.contains("skipped: line 3: invalid JSON"), "{err}");
+    assert!(
+        err.contains("skipped: line 4: key field /id is missing"),
+        "{err}"
+    );
+    assert!(err.contains("3 delivered, 0 failed, 2 skipped"), "{err}");
+    let values: Vec<String> = consume_json(&t, &[])
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "{\"id\":1}",
+            "{\"id\":2}",
+            "{\"id\":1}",
+            "{\"id\":2}",
+            "{\"id\":5}"
+        ]
+    );
+}
+
+#[test]
+fn key_separator_lines_and_partition_and_offsets() {
+    let t = topic("cli-sep", 2);
+    let b = &broker().bootstrap;
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--key-separator",
+            "\\t",
+            "--partition",
+            "1",
+        ],
+        "k1\tv1\nk2\tv2\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A run of its own: tansu serves reads that start on a batch boundary.
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--key-separator",
+            "\\t",
+            "--partition",
+            "1",
+        ],
+        "k3\tv3\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = consume_json(&t, &["-p", "1"]);
+    let got: Vec<(String, String, i64, i64)> = all
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["value"].as_str().unwrap().into(),
+                r["partition"].as_i64().unwrap(),
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("k1".into(), "v1".into(), 1, 0),
+            ("k2".into(), "v2".into(), 1, 1),
+            ("k3".into(), "v3".into(), 1, 2)
+        ]
+    );
+    let out = run(
+        &[
+            "consume", "-b", b, "-t", &t, "-p", "1", "--from", "-1", "-n", "1",
+        ],
+        "",
+    );
+    assert_eq!(text(&out.stdout), "v3\n", "{}", text(&out.stderr));
+    assert!(consume_json(&t, &["-p", "0"]).is_empty());
+}
+
+#[test]
+fn a_group_resumes_where_the_last_run_stopped() {
+    let t = topic("cli-group", 1);
+    let b = &broker().bootstrap;
+    let group = unique_topic("g");
+    // Separate runs, separate batches: the commit lands on a batch boundary.
+    assert!(run(&["produce", "-b", b, "-t", &t], "a\nb\n")
+        .status
+        .success());
+    assert!(run(&["produce", "-b", b, "-t", &t], "c\nd\ne\n")
+        .status
+        .success());
+    let first = run(&["consume", "-b", b, "-t", &t, "-g", &group, "-n", "2"], "");
+    assert_eq!(text(&first.stdout), "a\nb\n", "{}", text(&first.stderr));
+    let second = run(&["consume", "-b", b, "-t", &t, "-g", &group, "-e"], "");
+    assert_eq!(
+        text(&second.stdout),
+        "c\nd\ne\n",
+        "{}",
+        text(&second.stderr)
+    );
+    let third = run(&["consume", "-b", b, "-t", &t, "-g", &group, "-e"], "");
+    assert_eq!(text(&third.stdout), "", "{}", text(&third.stderr));
+    let bad = run(
+        &["consume", "-b", b, "-t", &t, "-g", &group, "--from", "5"],
+        "",
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--partition"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
+fn unreachable_broker_fails_clearly_and_in_time() {
+    let started = Instant::now();
+    let out = run_with(
+        streamlake()
+            .args(["produce", "-b", &unreachable_bootstrap(), "-t", "t"])
+            .env("STREAMLAKE_PRODUCER__DELIVERY_TIMEOUT_MS", "1000")
+            .env("STREAMLAKE_PRODUCER__REQUEST_TIMEOUT_MS", "500"),
+        "x\ny\n",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("failed: line 1: not acknowledged within the delivery timeout"),
+        "{err}"
+    );
+    assert!(err.contains("0 delivered, 2 failed"), "{err}");
+}
+
+#[test]
+fn config_show_names_sources_and_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client.properties");
+    std::fs::write(
+        &file,
+        "bootstrap.servers=broker.example:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=app\nsasl.password=pa55word\nkey.serializer=org.apache.kafka.common.serialization.StringSerializer\n",
+    )
+    .unwrap();
+    let out = run_with(
+        streamlake()
+            .args([
+                "config",
+                "show",
+                "--librdkafka",
+                "--config",
+                file.to_str().unwrap(),
+                "-X",
+                "socket.keepalive.enable=true",
+            ])
+            .env("STREAMLAKE_PRODUCER__LINGER_MS", "12"),
+        "",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!stdout.contains("pa55word"), "{stdout}");
+    assert!(
+        stdout.contains("security.sasl_password = [redacted]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sasl.password = [redacted]"), "{stdout}");
+    let from_file = format!("# file {}", file.display());
+    assert!(
+        stdout.lines().any(
+            |l| l.starts_with("bootstrap_servers = \"broker.example:9092\"")
+                && l.ends_with(&from_file)
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("producer.linger_ms = 12")
+                && l.ends_with("# env STREAMLAKE_PRODUCER__LINGER_MS")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(
+            |l| l.starts_with("properties.\"socket.keepalive.enable\" = \"true\"")
+                && l.ends_with("# flag -X")
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("producer.acks = \"all\"") && l.ends_with("# default")),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("key.serializer` ignored"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn config_check_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "bootstrap_servers: nohost\nproducer:\n  lingr_ms: 5\n  acks: leader\n  properties:\n    no.such.thing: 1\nconsumer:\n  group_id: 7\n").unwrap();
+    let out = run(&["config", "check", bad.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for needle in [
+        "producer.lingr_ms: unknown key",
+        "did you mean `producer.linger_ms`",
+        "consumer.group_id: invalid type",
+    ] {
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "bootstrap_servers = \"a:9092\"\n[producer]\ncompression = \"zstd\"\n[producer.properties]\n\"no.such.thing\" = \"1\"\n").unwrap();
+    let out = run(&["config", "check", good.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("producer.properties.\"no.such.thing\": librdkafka rejects"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        &good,
+        "bootstrap_servers = \"a:9092\"\n[producer]\ncompression = \"zstd\"\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", good.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Semantic problems once the types are right.
+    std::fs::write(
+        &bad,
+        "bootstrap_servers: nohost\nproducer:\n  acks: leader\n",
+    )
+    .unwrap();
+    let err = text(&run(&["config", "check", bad.to_str().unwrap()], "").stderr);
+    assert!(
+        err.contains("bootstrap_servers: `nohost` is not host:port"),
+        "{err}"
+    );
+    assert!(
+        err.contains("producer.acks: must be `all` while producer.enable_idempotence is true"),
+        "{err}"
+    );
+}
+
+fn interop_script() -> String {
+    repo_root()
+        .join("tests/interop/kafka_interop.py")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn python_confluent_kafka_reads_what_streamlake_writes() {
+    let t = topic("interop-out", 3);
+    let b = &broker().bootstrap;
+    let input: String = (0..20)
+        .map(|i| format!("k{}\tvalue-{i}\n", i % 4))
+        .collect();
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--key-separator",
+            "\\t",
+            "-H",
+            "dataset=orders",
+            "-H",
+            "schema_version=v1",
+        ],
+        &input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let py = Command::new(python())
+        .args([interop_script().as_str(), "consume", b, &t, "20"])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", text(&py.stderr));
+    let mut got: Vec<(String, String)> = text(&py.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(
+                v["headers"],
+                serde_json::json!([["dataset", "orders"], ["schema_version", "v1"]])
+            );
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|(_, v)| v[6..].parse::<u32>().unwrap());
+    let want: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("k{}", i % 4), format!("value-{i}")))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn streamlake_reads_what_python_confluent_kafka_writes() {
+    let t = topic("interop-in", 2);
+    let b = &broker().bootstrap;
+    let input: String = (0..15)
+        .map(|i| serde_json::json!({"key": format!("user-{}", i % 3), "value": format!("{{\"n\":{i}}}"), "headers": [["origin", "python"], ["n", i.to_string()]]}).to_string() + "\n")
+        .collect();
+    let mut child = Command::new(python())
+        .args([interop_script().as_str(), "produce", b, &t])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let py = child.wait_with_output().unwrap();
+    assert!(
+        py.status.success(),
+        "{} {}",
+        text(&py.stdout),
+        text(&py.stderr)
+    );
+    let records = consume_json(&t, &[]);
+    assert_eq!(records.len(), 15);
+    let mut seen: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            let n: i64 = r["headers"][1]["value"].as_str().unwrap().parse().unwrap();
+            assert_eq!(r["key"], format!("user-{}", n % 3).as_str());
+            assert_eq!(r["value"], format!("{{\"n\":{n}}}").as_str());
+            assert_eq!(
+                r["headers"][0],
+                serde_json::json!({"key":"origin","value":"python"})
+            );
+            n
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, (0..15).collect::<Vec<_>>());
+}
+
+#[test]
+fn demo_runs_on_the_embedded_cluster_and_verifies_every_event() {
+    let out = run(&["demo", "--duration", "2s", "--rate", "2000"], "");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cluster: embedded, 3 brokers"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("0 missing, 0 duplicates, 0 out of order per key"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("verified: every event delivered and read back exactly once"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn dev_cluster_serves_the_other_commands_until_sigterm() {
+    let mut dev = streamlake()
+        .args(["dev", "--topic", "dev-orders:2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("embedded cluster: 3 brokers at "),
+        "{first}"
+    );
+    let export = lines.next().unwrap().unwrap();
+    let bootstrap = export
+        .strip_prefix("export STREAMLAKE_BOOTSTRAP_SERVERS=")
+        .unwrap()
+        .to_owned();
+    let out = run_with(
+        streamlake()
+            .args(["produce", "-t", "dev-orders"])
+            .env("STREAMLAKE_BOOTSTRAP_SERVERS", &bootstrap),
+        "one\ntwo\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_with(
+        streamlake()
+            .args(["consume", "-t", "dev-orders", "-e"])
+            .env("STREAMLAKE_BOOTSTRAP_SERVERS", &bootstrap),
+        "",
+    );
+    let mut got: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    got.sort();
+    assert_eq!(got, ["one", "two"], "{}", text(&out.stderr));
+    let describe = run_with(
+        streamlake()
+            .args(["topics", "describe", "dev-orders"])
+            .env("STREAMLAKE_BOOTSTRAP_SERVERS", &bootstrap),
+        "",
+    );
+    assert_eq!(
+        text(&describe.stdout)
+            .lines()
+            .filter(|l| l.contains("replicas ["))
+            .count(),
+        2,
+        "{}",
+        text(&describe.stdout)
+    );
+    assert!(
+        text(&describe.stdout)
+            .lines()
+            .skip(1)
+            .all(|l| l.matches(',').count() == 4),
+        "3 replicas and 3 in sync: {}",
+        text(&describe.stdout)
+    );
+    // SAFETY-free SIGTERM through the kill command.
+    assert!(Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = dev.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
