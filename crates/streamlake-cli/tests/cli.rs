@@ -627,3 +627,40 @@ fn dev_cluster_serves_the_other_commands_until_sigterm() {
     let status = dev.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn ctrl_c_on_consume_commits_what_was_printed_and_leaves_the_group() {
+    let t = topic("cli-sigint", 1);
+    let b = &broker().bootstrap;
+    let group = unique_topic("g-sigint");
+    assert!(run(&["produce", "-b", b, "-t", &t], "one\ntwo\nthree\n")
+        .status
+        .success());
+    let mut child = streamlake()
+        .args(["consume", "-b", b, "-t", &t, "-g", &group])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert_eq!(printed, ["one", "two", "three"]);
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("consumed 3 record(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Everything printed was committed: the group has nothing left to read.
+    assert!(run(&["produce", "-b", b, "-t", &t], "four\n")
+        .status
+        .success());
+    let next = run(&["consume", "-b", b, "-t", &t, "-g", &group, "-e"], "");
+    assert_eq!(text(&next.stdout), "four\n", "{}", text(&next.stderr));
+}

@@ -54,10 +54,17 @@ pub fn tansu_binary() -> PathBuf {
 /// The broker for this test binary, started on first use.
 pub fn broker() -> &'static Broker {
     static BROKER: OnceLock<Broker> = OnceLock::new();
-    BROKER.get_or_init(start_broker)
+    BROKER.get_or_init(|| start_broker(&[]))
 }
 
-fn start_broker() -> Broker {
+/// A second broker of this test binary that requires SASL/SCRAM authentication and knows no
+/// users, for authentication-failure tests.
+pub fn broker_requiring_authentication() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(|| start_broker(&["--authentication"]))
+}
+
+fn start_broker(extra: &'static [&'static str]) -> Broker {
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let bin = tansu_binary();
@@ -77,6 +84,7 @@ fn start_broker() -> Broker {
                 "--storage-engine",
                 "memory://tansu/",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -61,7 +61,7 @@ pub struct DemoReport {
     pub missing: u64,
     /// Events read back before an earlier event of the same key.
     pub out_of_order: u64,
-    /// Time spent producing.
+    /// Time from the first send until every event had an outcome.
     pub produce_time: Duration,
     /// Delivery latency over the whole run.
     pub latency: Latency,
@@ -216,7 +216,11 @@ pub async fn run(
     }
     shared.stop.store(true, Ordering::Relaxed);
     consume.abort();
-    let _ = produce.await;
+    let produce_time = produce
+        .await
+        .ok()
+        .or(produce_time)
+        .unwrap_or_else(|| start.elapsed());
     let delivered = producer.counters().delivered();
     let c = checker.lock().expect("lock");
     let report = DemoReport {
@@ -227,7 +231,7 @@ pub async fn run(
         duplicates: c.duplicates,
         missing: delivered.saturating_sub(c.distinct),
         out_of_order: c.out_of_order,
-        produce_time: produce_time.unwrap_or_else(|| start.elapsed()),
+        produce_time,
         latency: shared.total.lock().expect("lock").summary(),
     };
     drop(c);
@@ -237,7 +241,8 @@ pub async fn run(
     Ok(report)
 }
 
-fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions) {
+/// Produces until the duration is over, waits for every outcome, and returns the time taken.
+fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions) -> Duration {
     let start = Instant::now();
     let mut seq = 0u64;
     while start.elapsed() < options.duration && !shared.stop.load(Ordering::Relaxed) {
@@ -277,6 +282,7 @@ fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions
         seq += 1;
     }
     let _ = producer.flush(Duration::from_secs(60));
+    start.elapsed()
 }
 
 /// Checks that events come back once each and in order per key.

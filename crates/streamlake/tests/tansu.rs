@@ -51,6 +51,18 @@ async fn read_all(config: &Config, topic: &str, expect: usize) -> Vec<ConsumedRe
     out
 }
 
+/// A consumer that reports when every partition has been read to its end.
+fn to_end_consumer(config: &Config) -> Consumer {
+    Consumer::new(
+        config,
+        ConsumerOptions {
+            report_end: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn record(topic: &str, i: usize) -> Record {
     Record::new(
         topic,
@@ -199,18 +211,10 @@ async fn idempotent_producer_is_on_and_delivers_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_resumes_right_after_the_last_committed_record() {
     let t = topic("group", 1);
-    let producer = Producer::new(&config()).unwrap();
     // Two separate batches, so the commit point is a batch boundary.
-    for half in 0..2 {
-        for i in 0..20 {
-            producer
-                .send_with_callback(Record::new(&t, format!("{}", half * 20 + i)), |o| {
-                    assert!(o.is_ok())
-                })
-                .unwrap();
-        }
-        producer.flush(Duration::from_secs(10)).unwrap();
-    }
+    let values: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    write_batches(&t, &[&values[..20], &values[20..]]).await;
     let mut c = config();
     c.consumer.group_id = Some(unique_topic("group-id"));
     let first = Consumer::new(&c, ConsumerOptions::default()).unwrap();
@@ -224,14 +228,7 @@ async fn group_resumes_right_after_the_last_committed_record() {
     }
     first.close().unwrap();
 
-    let second = Consumer::new(
-        &c,
-        ConsumerOptions {
-            report_end: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let second = to_end_consumer(&c);
     second.subscribe(&[&t]).unwrap();
     let mut got = Vec::new();
     while let Received::Record(r) = tokio::time::timeout(Duration::from_secs(30), second.recv())
@@ -307,4 +304,138 @@ async fn close_hands_back_every_undelivered_record() {
     values.sort_by_key(|v| v.parse::<u32>().unwrap());
     assert_eq!(values, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
     assert!(back.iter().all(|e| matches!(e.error, ProduceError::Purged)));
+}
+
+/// Writes `values` to a one-partition topic as one batch per slice, so commit points can sit on
+/// batch boundaries (tansu serves reads from batch starts).
+async fn write_batches(topic: &str, batches: &[&[&str]]) {
+    let producer = Producer::new(&config()).unwrap();
+    for batch in batches {
+        for v in *batch {
+            producer
+                .send_with_callback(Record::new(topic, v.to_string()), |o| {
+                    assert!(o.is_ok(), "{o:?}")
+                })
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+}
+
+async fn values_until_end(consumer: &Consumer) -> Vec<String> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    let mut stream = std::pin::pin!(consumer.stream());
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("no hang")
+            .unwrap()
+            .unwrap()
+        {
+            Received::Record(r) => out.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap()),
+            Received::End => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_commit_commits_only_what_was_acked() {
+    let t = topic("manual", 1);
+    write_batches(&t, &[&["a", "b", "c"], &["d", "e"]]).await;
+    let mut c = config();
+    c.consumer.group_id = Some(unique_topic("manual-group"));
+    c.consumer.enable_auto_commit = false;
+
+    let first = to_end_consumer(&c);
+    first.subscribe(&[&t]).unwrap();
+    let mut read = Vec::new();
+    while read.len() < 5 {
+        if let Received::Record(r) = first.recv().await.unwrap() {
+            if read.len() < 3 {
+                first.ack(&r).unwrap();
+            }
+            read.push(r);
+        }
+    }
+    assert_eq!(
+        read.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+    first.commit().unwrap();
+    first.close().unwrap();
+
+    let second = to_end_consumer(&c);
+    second.subscribe(&[&t]).unwrap();
+    assert_eq!(
+        values_until_end(&second).await,
+        ["d", "e"],
+        "records read but not acked are read again"
+    );
+    second.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_hook_sees_assignment_and_revocation() {
+    use streamlake::consumer::RebalanceEvent;
+    let t = topic("rebalance", 3);
+    write_batches(&t, &[&["x"]]).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mut c = config();
+    c.consumer.group_id = Some(unique_topic("rebalance-group"));
+    let consumer = Consumer::new(
+        &c,
+        ConsumerOptions {
+            report_end: true,
+            on_rebalance: Some(Arc::new(move |e: &RebalanceEvent| {
+                sink.lock().unwrap().push(e.clone())
+            })),
+        },
+    )
+    .unwrap();
+    consumer.subscribe(&[&t]).unwrap();
+    assert_eq!(values_until_end(&consumer).await, ["x"]);
+    consumer.close().unwrap();
+    let events = events.lock().unwrap();
+    let mut assigned = match events.first() {
+        Some(RebalanceEvent::Assigned(p)) => p.clone(),
+        other => panic!("first event should be an assignment: {other:?}"),
+    };
+    assigned.sort();
+    assert_eq!(assigned, [(t.clone(), 0), (t.clone(), 1), (t.clone(), 2)]);
+    assert!(
+        matches!(events.last(), Some(RebalanceEvent::Revoked(p)) if p.len() == 3),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_scram_authentication_is_named_in_the_error() {
+    use streamlake::config::{SaslMechanism, Secret, SecurityProtocol};
+    let mut c = Config::with_bootstrap(
+        &streamlake_test_support::broker_requiring_authentication().bootstrap,
+    );
+    c.security.protocol = SecurityProtocol::SaslPlaintext;
+    c.security.sasl_mechanism = Some(SaslMechanism::ScramSha512);
+    c.security.sasl_username = Some("nobody".into());
+    c.security.sasl_password = Some(Secret::new("wrong"));
+    c.producer.delivery_timeout_ms = 3_000;
+    let producer = Producer::new(&c).unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(15),
+        producer.send(Record::new("t", "v")),
+    )
+    .await
+    .expect("no hang")
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("last client error: ") && text.contains("SASL SCRAM"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong"),
+        "the password never appears: {text}"
+    );
 }

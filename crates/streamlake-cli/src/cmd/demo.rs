@@ -41,7 +41,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let external = loaded.source_of("bootstrap_servers") != Source::Default;
     let rt = runtime()?;
     // Kept alive until the end of the run.
-    let _cluster = if external {
+    let _cluster: Option<EmbeddedCluster> = if external {
         eprintln!("cluster: {} (configured)", loaded.config.bootstrap_servers);
         let admin = Admin::new(&loaded.config, Duration::from_secs(30))?;
         let replication = 3.min(admin.describe(None).map(|_| 3).unwrap_or(1));
@@ -66,46 +66,101 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         "producer: acks={:?} idempotence={} compression={:?} linger={}ms; events: JSON orders with a key and 5 headers",
         p.acks, p.enable_idempotence, p.compression, p.linger_ms
     );
-    let options = DemoOptions {
-        topic: a.topic.clone(),
-        duration: a.duration,
-        rate: a.rate,
-        keys: a.keys.max(1),
+    // Without --rate: first as fast as the cluster takes events (throughput; latency there is
+    // queueing time), then at half that rate (latency as a service would see it).
+    let phases: Vec<(String, Option<u64>, Duration)> = match a.rate {
+        Some(rate) => vec![(a.topic.clone(), Some(rate), a.duration)],
+        None => vec![
+            (a.topic.clone(), None, a.duration / 2),
+            (format!("{}.steady", a.topic), None, a.duration / 2),
+        ],
     };
-    let report = rt.block_on(demo::run(&loaded.config, &options, |t: &Tick| {
-        eprintln!(
-            "[{:>4.0}s] delivered {:>9}/s  consumed {:>9}/s  latency p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  total {} / {}",
-            t.elapsed.as_secs_f64(),
-            thousands(t.delivered_per_sec),
-            thousands(t.consumed_per_sec),
-            t.latency.p50_ms,
-            t.latency.p99_ms,
-            t.latency.max_ms,
-            thousands(t.delivered as f64),
-            thousands(t.consumed as f64),
+    let mut verified = true;
+    let mut max_rate = 0.0;
+    for (i, (topic, rate, duration)) in phases.into_iter().enumerate() {
+        let rate = if i == 1 {
+            Some(((max_rate / 2.0) as u64).max(1))
+        } else {
+            rate
+        };
+        if i == 1 {
+            match &_cluster {
+                Some(cluster) => cluster.create_topic(&topic, a.partitions, a.brokers.min(3))?,
+                None => {
+                    let admin = Admin::new(&loaded.config, Duration::from_secs(30))?;
+                    match rt.block_on(admin.create_topic(
+                        &topic,
+                        a.partitions,
+                        3.min(a.brokers),
+                        &[],
+                    )) {
+                        Ok(()) | Err(AdminError::TopicExists(_)) => {}
+                        Err(e) => anyhow::bail!("cannot create topic {topic}: {e}"),
+                    }
+                }
+            }
+        }
+        match rate {
+            None => eprintln!(
+                "phase 1: as fast as the cluster takes events, for {}",
+                humantime::format_duration(duration)
+            ),
+            Some(r) if a.rate.is_none() => {
+                eprintln!(
+                    "phase 2: {} events/s (half of phase 1), for {}",
+                    thousands(r as f64),
+                    humantime::format_duration(duration)
+                )
+            }
+            Some(r) => eprintln!(
+                "{} events/s for {}",
+                thousands(r as f64),
+                humantime::format_duration(duration)
+            ),
+        }
+        let options = DemoOptions {
+            topic,
+            duration,
+            rate,
+            keys: a.keys.max(1),
+        };
+        let report = rt.block_on(demo::run(&loaded.config, &options, |t: &Tick| {
+            eprintln!(
+                "[{:>4.0}s] delivered {:>9}/s  consumed {:>9}/s  latency p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  total {} / {}",
+                t.elapsed.as_secs_f64(),
+                thousands(t.delivered_per_sec),
+                thousands(t.consumed_per_sec),
+                t.latency.p50_ms,
+                t.latency.p99_ms,
+                t.latency.max_ms,
+                thousands(t.delivered as f64),
+                thousands(t.consumed as f64),
+            );
+        }))?;
+        let secs = report.produce_time.as_secs_f64().max(1e-9);
+        max_rate = report.delivered as f64 / secs;
+        println!(
+            "sent {} events in {:.1}s ({} events/s): {} delivered, {} failed; delivery latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            thousands(report.sent as f64),
+            secs,
+            thousands(max_rate),
+            thousands(report.delivered as f64),
+            report.failed,
+            report.latency.p50_ms,
+            report.latency.p99_ms,
+            report.latency.p999_ms,
+            report.latency.max_ms,
         );
-    }))?;
-    let secs = report.produce_time.as_secs_f64().max(1e-9);
-    println!(
-        "sent {} events in {:.1}s ({} events/s): {} delivered, {} failed; delivery latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        thousands(report.sent as f64),
-        secs,
-        thousands(report.delivered as f64 / secs),
-        thousands(report.delivered as f64),
-        report.failed,
-        report.latency.p50_ms,
-        report.latency.p99_ms,
-        report.latency.p999_ms,
-        report.latency.max_ms,
-    );
-    println!(
-        "read back {} events: {} missing, {} duplicates, {} out of order per key",
-        thousands(report.consumed as f64),
-        report.missing,
-        report.duplicates,
-        report.out_of_order
-    );
-    if report.verified() {
+        println!(
+            "read back {} events: {} missing, {} duplicates, {} out of order per key",
+            thousands(report.consumed as f64),
+            report.missing,
+            report.duplicates,
+            report.out_of_order
+        );
+        verified &= report.verified();
+    }
+    if verified {
         println!("verified: every event delivered and read back exactly once, in order per key");
         Ok(ExitCode::SUCCESS)
     } else {

@@ -215,6 +215,15 @@ impl Consumer {
         }
     }
 
+    /// The records as a stream: [`Consumer::recv`] called again each time the stream is polled,
+    /// with the same commit semantics. The stream never ends by itself; with `report_end` it
+    /// yields [`Received::End`] and goes on.
+    pub fn stream(&self) -> impl futures::Stream<Item = Result<Received, ConsumeError>> + '_ {
+        futures::stream::unfold(self, |consumer| async move {
+            Some((consumer.recv().await, consumer))
+        })
+    }
+
     /// Marks `partition` as read to its end; true when every assigned partition is.
     fn partition_reached_end(&self, partition: i32) -> bool {
         let mut at_end = self.at_end.lock().expect("lock");

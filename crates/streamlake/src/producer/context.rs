@@ -108,6 +108,9 @@ impl Drop for Pending {
 /// Context shared with librdkafka's threads.
 pub(crate) struct Context {
     pub counters: Arc<Counters>,
+    /// The last client-level error (authentication, TLS, brokers down), so a record that times
+    /// out can say why the cluster did not answer.
+    pub last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl ClientContext for Context {
@@ -117,6 +120,9 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::logging::librdkafka_error(&error, reason);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(reason.to_owned());
+        }
     }
 }
 
@@ -137,10 +143,14 @@ impl ProducerContext for Context {
             }
             Err((error, _)) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                done.complete(Err(SendError {
-                    error: ProduceError::from(error),
-                    record,
-                }));
+                let mut error = ProduceError::from(error);
+                if let ProduceError::Timeout { detail } = &mut error {
+                    if let Some(last) = self.last_error.lock().ok().and_then(|l| l.clone()) {
+                        detail.push_str("; last client error: ");
+                        detail.push_str(&last);
+                    }
+                }
+                done.complete(Err(SendError { error, record }));
             }
         }
     }

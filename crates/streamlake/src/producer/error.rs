@@ -21,7 +21,7 @@ pub enum ProduceError {
         waited_ms: u64,
     },
     /// The broker did not acknowledge the record within `producer.delivery_timeout_ms`.
-    #[error("not acknowledged within the delivery timeout ({detail}); check that the brokers in bootstrap_servers are reachable")]
+    #[error("not acknowledged within the delivery timeout ({detail}); check that the brokers in bootstrap_servers are reachable and the security settings are right")]
     Timeout {
         /// librdkafka's description.
         detail: String,

@@ -81,6 +81,7 @@ impl Producer {
         let inner: ThreadedProducer<Context> = cc
             .create_with_context(Context {
                 counters: Arc::clone(&counters),
+                last_error: std::sync::Mutex::new(None),
             })
             .map_err(|e| ProduceError::Create(e.to_string()))?;
         Ok(Self {

@@ -1,0 +1,103 @@
+//! Broker-free tests on the embedded cluster (librdkafka's mock cluster): three brokers,
+//! replication factor 3, faults injected in process.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+use streamlake::embedded::EmbeddedCluster;
+use streamlake::{Config, Consumer, ConsumerOptions, Producer, Received, Record, StartFrom};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_survive_a_leader_going_down_and_keep_per_key_order() {
+    let cluster = EmbeddedCluster::start(3).unwrap();
+    cluster.create_topic("orders", 3, 3).unwrap();
+    let config = Config::with_bootstrap(cluster.bootstrap_servers());
+    let producer = Producer::new(&config).unwrap();
+
+    let mut sent = Vec::new();
+    for i in 0..300u32 {
+        if i == 100 {
+            cluster.mock().broker_down(1).unwrap();
+        }
+        if i == 200 {
+            cluster.mock().broker_up(1).unwrap();
+        }
+        let key = format!("k{}", i % 10);
+        producer
+            .send_with_callback(Record::new("orders", i.to_string()).key(key.clone()), |o| {
+                assert!(o.is_ok(), "{o:?}")
+            })
+            .unwrap();
+        sent.push((key, i));
+    }
+    let report = producer.close(Duration::from_secs(30));
+    assert_eq!(
+        (report.accepted, report.delivered, report.failed),
+        (300, 300, 0)
+    );
+
+    let consumer = Consumer::new(
+        &config,
+        ConsumerOptions {
+            report_end: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    consumer
+        .assign("orders", None, StartFrom::Beginning)
+        .unwrap();
+    let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut total = 0;
+    while total < 300 {
+        if let Received::Record(r) = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+            by_key.entry(key).or_default().push(
+                std::str::from_utf8(&r.value.unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
+            total += 1;
+        }
+    }
+    for (key, values) in by_key {
+        let expected: Vec<u32> = sent
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(values, expected, "key {key}: every record once, in order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_error_comes_back_with_the_record() {
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let mut config = Config::with_bootstrap(cluster.bootstrap_servers());
+    config.producer.delivery_timeout_ms = 2_000;
+    config
+        .producer
+        .properties
+        .insert("allow.auto.create.topics".into(), "false".into());
+    config
+        .producer
+        .properties
+        .insert("topic.metadata.propagation.max.ms".into(), "300".into());
+    cluster.create_topic("exists", 1, 1).unwrap();
+    let producer = Producer::new(&config).unwrap();
+    let err = producer
+        .send(Record::new("does-not-exist", "v").key("k"))
+        .await
+        .unwrap_err();
+    assert!(err.error.is_permanent(), "{:?}", err.error);
+    assert_eq!(err.record.topic, "does-not-exist");
+    assert_eq!(err.record.value.as_deref(), Some(&b"v"[..]));
+    let ok = producer.send(Record::new("exists", "v")).await.unwrap();
+    assert_eq!((ok.partition, ok.offset), (0, 0));
+}
