@@ -29,9 +29,19 @@ if ! cargo install --list | grep -q "^tansu v${TANSU_VERSION}:"; then
   cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore,libsql,postgres
 fi
 
-# Python confluent-kafka, an independent client for interoperability tests, in .venv.
-if ! { [ -x .venv/bin/python ] && .venv/bin/python -c "import confluent_kafka" 2>/dev/null; }; then
+# rivven-schema: a Confluent-compatible Schema Registry (in memory) for the tests.
+RIVVEN_VERSION=0.0.22
+if ! cargo install --list | grep -q "^rivven-schema v${RIVVEN_VERSION}:"; then
+  echo "setup: building rivven-schema ${RIVVEN_VERSION} (first time only)" >&2
+  cargo install rivven-schema --version "${RIVVEN_VERSION}" --locked
+fi
+
+# Python confluent-kafka with its Schema Registry serializers, an independent client for
+# interoperability tests, in .venv; reinstalled when the requirements change.
+stamp=.venv/.requirements
+if ! { [ -x .venv/bin/python ] && cmp -s tests/interop/requirements.txt "$stamp"; }; then
   echo "setup: installing Python test dependencies into .venv" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q -r tests/interop/requirements.txt
+  cp tests/interop/requirements.txt "$stamp"
 fi

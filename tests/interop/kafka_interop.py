@@ -8,6 +8,7 @@ consume: reads the topic from the beginning until `count` records arrived, print
 
 import json
 import sys
+import time
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
@@ -37,19 +38,30 @@ def produce(bootstrap, topic):
     return 0 if not errors and remaining == 0 else 1
 
 
-def consume(bootstrap, topic, count, timeout_s=60.0):
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "interop-" + topic,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    got = 0
-    import time
-    deadline = time.time() + timeout_s
+def poll_n(consumer, count, handle, timeout_s=60.0):
+    """Polls until `count` records were handed to `handle`; returns how many were."""
+    got, deadline = 0, time.time() + timeout_s
     while got < count and time.time() < deadline:
         msg = consumer.poll(1.0)
         if msg is None:
             continue
         if msg.error():
             raise KafkaException(msg.error())
+        handle(msg)
+        got += 1
+    consumer.close()
+    return got
+
+
+def group_consumer(bootstrap, topic, prefix):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": prefix + topic,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    return consumer
+
+
+def consume(bootstrap, topic, count):
+    def show(msg):
         print(json.dumps({
             "key": msg.key().decode() if msg.key() is not None else None,
             "value": msg.value().decode() if msg.value() is not None else None,
@@ -57,9 +69,8 @@ def consume(bootstrap, topic, count, timeout_s=60.0):
             "partition": msg.partition(),
             "offset": msg.offset(),
         }), flush=True)
-        got += 1
-    consumer.close()
-    return 0 if got == count else 1
+
+    return 0 if poll_n(group_consumer(bootstrap, topic, "interop-"), count, show) == count else 1
 
 
 if __name__ == "__main__":

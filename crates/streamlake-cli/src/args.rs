@@ -16,6 +16,9 @@ pub struct KafkaArgs {
     /// Raw librdkafka property for every client, e.g. -X socket.keepalive.enable=true
     #[arg(short = 'X', long = "property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// Schema Registry URL(s) [env: STREAMLAKE_SCHEMA_REGISTRY_URL]
+    #[arg(long, value_name = "URL")]
+    pub schema_registry: Option<String>,
 }
 
 impl KafkaArgs {
@@ -28,6 +31,9 @@ impl KafkaArgs {
         loader = loader.process_env();
         if let Some(b) = &self.bootstrap_servers {
             loader = loader.flag("bootstrap_servers", b.as_str(), "--bootstrap-servers");
+        }
+        if let Some(url) = &self.schema_registry {
+            loader = loader.flag("schema_registry.url", url.as_str(), "--schema-registry");
         }
         for p in &self.properties {
             let (k, v) = p
@@ -85,4 +91,16 @@ pub fn stop_on_signal(
         }
     });
     stop
+}
+
+/// A registry client when the configuration names one.
+pub fn registry(
+    config: &streamlake::Config,
+) -> anyhow::Result<Option<std::sync::Arc<streamlake::registry::Registry>>> {
+    if config.schema_registry.url.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(
+        streamlake::registry::Registry::new(&config.schema_registry)?,
+    )))
 }

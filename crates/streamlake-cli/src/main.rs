@@ -32,6 +32,9 @@ enum Command {
     /// List, create, describe and delete topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
+    /// Register, fetch and check schemas in the Schema Registry.
+    #[command(subcommand)]
+    Schema(cmd::schema::SchemaCommand),
     /// Show the effective configuration or check a config file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Produce(a) => cmd::produce::run(a),
         Command::Consume(a) => cmd::consume::run(a),
         Command::Topics(c) => cmd::topics::run(c),
+        Command::Schema(c) => cmd::schema::run(c),
         Command::Config(c) => cmd::config::run(c),
     };
     match result {

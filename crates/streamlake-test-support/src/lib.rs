@@ -6,7 +6,11 @@
 //! - [`unique_topic`] names topics so tests never share one; [`create_topic`] creates them.
 //! - [`python`] finds a Python with `confluent_kafka` for interoperability tests.
 //!
-//! tansu is installed by `scripts/setup.sh` (`STREAMLAKE_TANSU` may point at another binary).
+//! - [`registry`] starts one rivven-schema registry per test binary; [`start_registry`] one of a
+//!   test's own.
+//!
+//! tansu and rivven-schema are installed by `scripts/setup.sh --test` (`STREAMLAKE_TANSU` and
+//! `STREAMLAKE_RIVVEN_SCHEMA` may point at other binaries).
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -35,20 +39,7 @@ pub fn free_port() -> u16 {
 
 /// The tansu binary: `STREAMLAKE_TANSU`, then `tansu` in cargo's bin dir, then on `PATH`.
 pub fn tansu_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("STREAMLAKE_TANSU") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-        });
-    let candidate = home.join("bin").join("tansu");
-    if candidate.exists() {
-        candidate
-    } else {
-        PathBuf::from("tansu")
-    }
+    cargo_bin("tansu", "STREAMLAKE_TANSU")
 }
 
 /// The broker for this test binary, started on first use.
@@ -67,57 +58,152 @@ pub fn broker_requiring_authentication() -> &'static Broker {
 fn start_broker(extra: &'static [&'static str]) -> Broker {
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let bin = tansu_binary();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // The child gets SIGKILL when the thread that spawned it ends; this thread lives as long as
-    // the test process.
-    std::thread::Builder::new()
-        .name("tansu-owner".into())
-        .spawn(move || {
-            let mut cmd = Command::new(&bin);
-            cmd.args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-            kill_with_parent(&mut cmd);
-            let spawned = cmd.spawn().map_err(|e| {
-                format!(
-                    "cannot start {} ({e}); run scripts/setup.sh to install tansu",
-                    bin.display()
-                )
-            });
-            let ok = spawned.is_ok();
-            tx.send(spawned.map(|_| ())).expect("report start");
-            if ok {
-                loop {
-                    std::thread::park();
-                }
-            }
-        })
-        .expect("spawn tansu owner thread");
-    if let Err(e) = rx.recv().expect("tansu start result") {
-        panic!("{e}");
-    }
+    let mut args: Vec<String> = [
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    spawn_owned(
+        tansu_binary(),
+        args,
+        "run scripts/setup.sh --test to install tansu",
+    );
     let bootstrap = format!("127.0.0.1:{port}");
+    wait_for_port(&bootstrap, "tansu");
+    Broker { bootstrap }
+}
+
+/// A process started by [`spawn_owned`]; [`Service::kill`] stops it early.
+#[derive(Debug)]
+pub struct Service {
+    /// Process id.
+    pub pid: u32,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl Service {
+    /// Stops the process (SIGKILL) and waits until its port is closed.
+    pub fn kill(&self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&self.addr).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A Confluent-compatible Schema Registry (rivven-schema, in memory) on a free loopback port,
+/// shared by the tests of this binary. Its URL is `http://127.0.0.1:port`.
+pub fn registry() -> &'static Service {
+    static REGISTRY: OnceLock<Service> = OnceLock::new();
+    REGISTRY.get_or_init(start_registry)
+}
+
+/// A registry of the test's own, for tests that stop it.
+pub fn start_registry() -> Service {
+    let port = free_port();
+    let bin = cargo_bin("rivven-schema", "STREAMLAKE_RIVVEN_SCHEMA");
+    let args = [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--log-level",
+        "warn",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let pid = spawn_owned(
+        bin,
+        args,
+        "run scripts/setup.sh --test to install rivven-schema",
+    );
+    let addr = format!("127.0.0.1:{port}");
+    wait_for_port(&addr, "rivven-schema");
+    Service { pid, addr }
+}
+
+impl Service {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn cargo_bin(name: &str, env: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
+    let candidate = home.join("bin").join(name);
+    if candidate.exists() {
+        candidate
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+fn wait_for_port(addr: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&bootstrap).is_err() {
+    while TcpStream::connect(addr).is_err() {
         assert!(
             Instant::now() < deadline,
-            "tansu did not listen on {bootstrap} within 30 s"
+            "{what} did not listen on {addr} within 30 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Broker { bootstrap }
+}
+
+/// Starts a process that is killed when the test process exits: it is spawned from a thread
+/// that lives as long as the process, with a parent-death signal.
+fn spawn_owned(bin: PathBuf, args: Vec<String>, hint: &'static str) -> u32 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("service-owner".into())
+        .spawn(move || {
+            let mut cmd = Command::new(&bin);
+            cmd.args(&args)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            kill_with_parent(&mut cmd);
+            match cmd.spawn() {
+                Ok(child) => {
+                    tx.send(Ok(child.id())).expect("report start");
+                    let mut child = child;
+                    // Reap it when it exits (killed by a test), then keep the thread alive.
+                    let _ = child.wait();
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => tx
+                    .send(Err(format!("cannot start {} ({e}); {hint}", bin.display())))
+                    .expect("report start"),
+            }
+        })
+        .expect("spawn owner thread");
+    rx.recv()
+        .expect("start result")
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[allow(unsafe_code)]

@@ -9,6 +9,8 @@
 //! - [`consumer`]: at-least-once reading with offsets committed only for processed records.
 //! - [`admin`] creates, lists, describes and deletes topics.
 //! - [`embedded`]: an in-process Kafka-compatible cluster for demos and tests.
+//! - [`registry`] and [`serdes`]: the Schema Registry and the Avro and JSON Schema formats in
+//!   Confluent's wire format.
 //! - [`io`]: reading records from lines and JSON lines, and printing them.
 //! - [`demo`]: the end-to-end demo job.
 
@@ -23,6 +25,8 @@ pub mod io;
 mod logging;
 pub mod producer;
 pub mod record;
+pub mod registry;
+pub mod serdes;
 pub mod stats;
 
 pub use config::Config;

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use streamlake::consumer::RebalanceEvent;
-use streamlake::io::{format_record, PrintFormat};
+use streamlake::io::{format_record_with, PrintFormat};
+use streamlake::serdes::{Deserializer, Format};
 use streamlake::{Consumer, ConsumerOptions, Received, StartFrom};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -43,6 +44,10 @@ pub struct ConsumeArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Print::Value)]
     print: Print,
+    /// Value format: bytes (as stored), string, json, or through the schema registry avro or
+    /// json-schema (decoded to JSON with the writer's schema)
+    #[arg(long, default_value = "bytes", value_name = "FORMAT")]
+    value_format: Format,
 }
 
 pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
@@ -69,6 +74,13 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
         RebalanceEvent::Revoked(p) => tracing::info!("revoked {} partition(s)", p.len()),
         RebalanceEvent::Failed(e) => eprintln!("rebalance failed: {e}"),
     });
+    let deserializer = match a.value_format {
+        Format::Bytes => None,
+        f => Some(Deserializer::new(
+            f,
+            crate::args::registry(&loaded.config)?,
+        )?),
+    };
     let rt = runtime()?;
     let _in_runtime = rt.enter();
     let consumer = Consumer::new(
@@ -88,6 +100,7 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut buf = Vec::with_capacity(4096);
     let mut count = 0u64;
+    let mut undecodable = 0u64;
     let result: anyhow::Result<()> = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
@@ -101,8 +114,23 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
             };
             match received {
                 Received::Record(r) => {
+                    let decoded = match (&deserializer, r.value.as_deref()) {
+                        (Some(de), Some(bytes)) => match de.deserialize(bytes).await {
+                            Ok(v) => Some(v),
+                            Err(e) => {
+                                // Undecodable records are reported, never silently skipped.
+                                eprintln!(
+                                    "error: {}/{}@{}: cannot decode value: {e}",
+                                    r.topic, r.partition, r.offset
+                                );
+                                undecodable += 1;
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
                     buf.clear();
-                    format_record(&r, print, &mut buf);
+                    format_record_with(&r, decoded.as_ref(), print, &mut buf);
                     out.write_all(&buf)?;
                     out.flush()?;
                     count += 1;
@@ -118,5 +146,9 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     eprintln!("consumed {count} record(s) from {}", a.topic);
     result?;
     closed?;
+    if undecodable > 0 {
+        eprintln!("{undecodable} record(s) could not be decoded (printed as stored)");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }

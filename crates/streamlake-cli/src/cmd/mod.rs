@@ -5,4 +5,5 @@ pub mod consume;
 pub mod demo;
 pub mod dev;
 pub mod produce;
+pub mod schema;
 pub mod topics;

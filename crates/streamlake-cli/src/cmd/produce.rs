@@ -10,11 +10,13 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
+use streamlake::registry::Role;
+use streamlake::serdes::{Format, LocalSchema, Serializer};
 use streamlake::stats::thousands;
 use streamlake::Producer;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
+pub enum LineFormat {
     /// Each line is a value, as is.
     Lines,
     /// Each line must be a JSON document.
@@ -40,8 +42,8 @@ pub struct ProduceArgs {
     #[arg(short, long, value_name = "FILE")]
     file: Option<PathBuf>,
     /// Input format
-    #[arg(long, value_enum, default_value_t = Format::Lines)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = LineFormat::Lines)]
+    format: LineFormat,
     /// Key from a JSON pointer into each line, e.g. /order_id
     #[arg(long, value_name = "POINTER", conflicts_with_all = ["key", "key_separator"])]
     key_field: Option<String>,
@@ -66,6 +68,13 @@ pub struct ProduceArgs {
     /// Acknowledgement level (overrides producer.acks)
     #[arg(long, value_parser = ["all", "leader", "none"])]
     acks: Option<String>,
+    /// Value format: bytes (each line as is), string, json, or through the schema registry
+    /// avro or json-schema (each line a JSON document converted to the schema)
+    #[arg(long, default_value = "bytes", value_name = "FORMAT")]
+    value_format: Format,
+    /// Schema file for the value (.avsc Avro, .json JSON Schema)
+    #[arg(long, value_name = "FILE")]
+    value_schema: Option<PathBuf>,
 }
 
 pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
@@ -90,8 +99,8 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         .map(|h| parse_header(h).map_err(|e| anyhow::anyhow!("--header {e}")))
         .collect::<Result<_, _>>()?;
     let format = match a.format {
-        Format::Lines => InputFormat::Lines,
-        Format::Jsonl => InputFormat::Jsonl,
+        LineFormat::Lines => InputFormat::Lines,
+        LineFormat::Jsonl => InputFormat::Jsonl,
     };
     let parser = LineParser {
         topic: a.topic.clone(),
@@ -110,6 +119,23 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
 
     let rt = runtime()?;
     let stop = stop_on_signal(&rt);
+    let local = a
+        .value_schema
+        .as_deref()
+        .map(|p| LocalSchema::from_file(p, None))
+        .transpose()?;
+    let registry = crate::args::registry(&loaded.config)?;
+    let serializer = Serializer::new(
+        a.value_format,
+        Role::Value,
+        local,
+        registry,
+        &loaded.config.schema_registry,
+    )?;
+    if a.value_format.uses_registry() {
+        let id = rt.block_on(serializer.prepare(&a.topic))?;
+        eprintln!("value schema id {id}");
+    }
     let producer = Producer::new(&loaded.config)?;
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
 
@@ -144,7 +170,21 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             Err(RecvTimeoutError::Disconnected) => break,
         };
         line_no += 1;
-        let record = match parser.parse(line_no, &line) {
+        let parsed = parser
+            .parse(line_no, &line)
+            .map_err(|e| e.to_string())
+            .and_then(|r| match r {
+                Some(mut r) if a.value_format != Format::Bytes => {
+                    let value = r.value.take().unwrap_or_default();
+                    let bytes = serializer
+                        .serialize(&a.topic, &value)
+                        .map_err(|e| format!("line {line_no}: {e}"))?;
+                    r.value = Some(bytes.into());
+                    Ok(Some(r))
+                }
+                other => Ok(other),
+            });
+        let record = match parsed {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) if a.on_error == OnError::Skip => {

@@ -117,6 +117,13 @@ impl ConfigLoader {
                 .split(ENV_SEPARATOR)
                 .map(str::to_ascii_lowercase)
                 .collect();
+            // `STREAMLAKE_SCHEMA_REGISTRY_URL` reads as `schema_registry.url` when there is no
+            // top-level key of that name.
+            if path.len() == 1 && lookup(&layers.defaults, &path).is_none() {
+                if let Some(split) = section_split(&layers.defaults, &path[0]) {
+                    path = split;
+                }
+            }
             if let Some(i) = path.iter().position(|s| s == "properties") {
                 if let Some(name) = path.get_mut(i + 1) {
                     *name = name.replace('_', ".");
@@ -337,6 +344,21 @@ impl Layers {
     }
 }
 
+/// `schema_registry_url` → `["schema_registry", "url"]` when that key exists.
+fn section_split(defaults: &Value, key: &str) -> Option<Vec<String>> {
+    let sections = defaults.as_object()?;
+    sections
+        .iter()
+        .filter(|(_, v)| v.is_object())
+        .find_map(|(name, section)| {
+            let rest = key.strip_prefix(name.as_str())?.strip_prefix('_')?;
+            section
+                .as_object()?
+                .contains_key(rest)
+                .then(|| vec![name.clone(), rest.to_owned()])
+        })
+}
+
 fn is_passthrough(path: &[String]) -> bool {
     path.last().is_some_and(|k| k == "properties")
 }
@@ -551,6 +573,7 @@ mod tests {
             .env(env(&[
                 ("STREAMLAKE_BOOTSTRAP_SERVERS", "env:9092"),
                 ("STREAMLAKE_PRODUCER__LINGER_MS", "30"),
+                ("STREAMLAKE_SCHEMA_REGISTRY_URL", "http://registry:8081"),
                 ("OTHER", "x"),
             ]))
             .flag("bootstrap_servers", "flag:9092", "--bootstrap-servers")
@@ -561,6 +584,10 @@ mod tests {
         assert_eq!(c.client_id, "from-file");
         assert_eq!(c.producer.linger_ms, 30);
         assert_eq!(c.producer.acks, Acks::All);
+        assert_eq!(
+            c.schema_registry.url.as_deref(),
+            Some("http://registry:8081")
+        );
         assert_eq!(
             loaded.source_of("bootstrap_servers"),
             Source::Flag("--bootstrap-servers".into())

@@ -45,6 +45,8 @@ pub struct Config {
     pub producer: ProducerConfig,
     /// Consumer settings.
     pub consumer: ConsumerConfig,
+    /// Confluent-compatible Schema Registry settings.
+    pub schema_registry: SchemaRegistryConfig,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             properties: BTreeMap::new(),
             producer: ProducerConfig::default(),
             consumer: ConsumerConfig::default(),
+            schema_registry: SchemaRegistryConfig::default(),
         }
     }
 }
@@ -335,4 +338,60 @@ pub enum IsolationLevel {
     ReadCommitted,
     /// Everything, including records of open or aborted transactions.
     ReadUncommitted,
+}
+
+/// Confluent-compatible Schema Registry settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaRegistryConfig {
+    /// Registry URL, or several separated by commas (tried in order). Required for the Avro,
+    /// Protobuf and JSON Schema formats. Also `STREAMLAKE_SCHEMA_REGISTRY_URL`.
+    pub url: Option<String>,
+    /// HTTP basic auth user (Confluent Cloud: the API key).
+    pub basic_auth_user: Option<String>,
+    /// HTTP basic auth password (Confluent Cloud: the API secret). Redacted everywhere.
+    pub basic_auth_password: Option<Secret>,
+    /// Bearer token, instead of basic auth. Redacted everywhere.
+    pub bearer_token: Option<Secret>,
+    /// CA bundle to verify the registry's TLS certificate (PEM). Default: the system store.
+    pub ssl_ca_location: Option<String>,
+    /// Default `topic`: the subject is `<topic>-value` / `<topic>-key`. `record` uses the
+    /// record's full name; `topic_record` both.
+    pub subject_name_strategy: SubjectNameStrategy,
+    /// Default `true`: a schema not yet in the registry is registered on first use.
+    pub auto_register: bool,
+    /// Default `false`: serialize with the latest registered version instead of the local
+    /// schema's own id. Requires `auto_register: false`.
+    pub use_latest_version: bool,
+    /// Default 10 000 ms: the longest one registry request may take.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            basic_auth_user: None,
+            basic_auth_password: None,
+            bearer_token: None,
+            ssl_ca_location: None,
+            subject_name_strategy: SubjectNameStrategy::Topic,
+            auto_register: true,
+            use_latest_version: false,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// How the registry subject of a schema is named.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectNameStrategy {
+    /// `<topic>-key` / `<topic>-value`.
+    #[default]
+    Topic,
+    /// The record's full name (Avro namespace.name, Protobuf package.Message, JSON Schema title).
+    Record,
+    /// `<topic>-<record full name>`.
+    TopicRecord,
 }

@@ -9,6 +9,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     producer(config, &mut out);
     consumer(config, &mut out);
     security(config, &mut out);
+    registry(config, &mut out);
     out.extend(client::passthrough_problems(config));
     out
 }
@@ -104,6 +105,37 @@ fn consumer(config: &Config, out: &mut Vec<Problem>) {
             "consumer.group_id",
             "is empty; remove it or name a group",
         ));
+    }
+}
+
+fn registry(config: &Config, out: &mut Vec<Problem>) {
+    let r = &config.schema_registry;
+    if r.auto_register && r.use_latest_version {
+        out.push(Problem::new(
+            "schema_registry.use_latest_version",
+            "requires schema_registry.auto_register: false (a schema is either registered from the local file or taken from the registry)",
+        ));
+    }
+    if r.bearer_token.is_some() && (r.basic_auth_user.is_some() || r.basic_auth_password.is_some())
+    {
+        out.push(Problem::new(
+            "schema_registry.bearer_token",
+            "is set together with basic auth; keep one of them",
+        ));
+    }
+    if r.basic_auth_user.is_some() != r.basic_auth_password.is_some() {
+        out.push(Problem::new(
+            "schema_registry.basic_auth_user",
+            "and schema_registry.basic_auth_password go together",
+        ));
+    }
+    for url in r.url.iter().flat_map(|u| u.split(',')).map(str::trim) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            out.push(Problem::new(
+                "schema_registry.url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
     }
 }
 
@@ -235,6 +267,22 @@ mod tests {
             ["security.sasl_username", "security.ssl_ca_location"]
         );
         assert!(p[0].message.contains("delete this key"));
+    }
+
+    #[test]
+    fn registry_conflicts() {
+        let mut c = Config::default();
+        c.schema_registry.use_latest_version = true;
+        c.schema_registry.url = Some("http://ok:8081, registry:8081".into());
+        c.schema_registry.basic_auth_user = Some("u".into());
+        assert_eq!(
+            keys(&c),
+            [
+                "schema_registry.use_latest_version",
+                "schema_registry.basic_auth_user",
+                "schema_registry.url"
+            ]
+        );
     }
 
     #[test]

@@ -4,4 +4,4 @@ mod input;
 mod output;
 
 pub use input::{parse_header, InputError, InputFormat, KeySource, LineParser};
-pub use output::{format_record, PrintFormat};
+pub use output::{format_record, format_record_with, PrintFormat};

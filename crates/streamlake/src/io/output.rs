@@ -30,10 +30,22 @@ fn text(bytes: Option<&[u8]>, field: &str, obj: &mut Map<String, Value>) {
 
 /// Appends one record, newline-terminated, to `out`.
 pub fn format_record(record: &ConsumedRecord, format: PrintFormat, out: &mut Vec<u8>) {
+    format_record_with(record, None, format, out);
+}
+
+/// Like [`format_record`], with the value already decoded (registry formats): printed as JSON
+/// text in `value` mode and as a JSON value in `json` mode.
+pub fn format_record_with(
+    record: &ConsumedRecord,
+    decoded: Option<&Value>,
+    format: PrintFormat,
+    out: &mut Vec<u8>,
+) {
     match format {
-        PrintFormat::Value => {
-            out.extend_from_slice(record.value.as_deref().unwrap_or_default());
-        }
+        PrintFormat::Value => match decoded {
+            Some(v) => serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail"),
+            None => out.extend_from_slice(record.value.as_deref().unwrap_or_default()),
+        },
         PrintFormat::Json => {
             let mut obj = Map::new();
             obj.insert("topic".into(), json!(record.topic));
@@ -41,7 +53,12 @@ pub fn format_record(record: &ConsumedRecord, format: PrintFormat, out: &mut Vec
             obj.insert("offset".into(), json!(record.offset));
             obj.insert("timestamp".into(), json!(record.timestamp));
             text(record.key.as_deref(), "key", &mut obj);
-            text(record.value.as_deref(), "value", &mut obj);
+            match decoded {
+                Some(v) => {
+                    obj.insert("value".into(), v.clone());
+                }
+                None => text(record.value.as_deref(), "value", &mut obj),
+            }
             let headers: Vec<Value> = record
                 .headers
                 .iter()
