@@ -666,12 +666,12 @@ fn ctrl_c_on_consume_commits_what_was_printed_and_leaves_the_group() {
 }
 
 const ORDER_AVSC: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
-    {"name":"order_id","type":"string"},{"name":"amount","type":"double"},
+    {"name":"id","type":"long"},{"name":"order_id","type":"string"},{"name":"amount","type":"double"},
     {"name":"note","type":["null","string"],"default":null},
     {"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID"]}},
     {"name":"items","type":{"type":"array","items":{"type":"record","name":"Item","fields":[{"name":"sku","type":"string"},{"name":"qty","type":"int"}]}}}]}"#;
 const ORDER_JSON_SCHEMA: &str = r#"{"title":"shop.Order","type":"object","required":["order_id","amount"],
-    "properties":{"order_id":{"type":"string"},"amount":{"type":"number","minimum":0},"tags":{"type":"array","items":{"type":"string"}}}}"#;
+    "properties":{"id":{"type":"integer"},"order_id":{"type":"string"},"amount":{"type":"number","minimum":0},"tags":{"type":"array","items":{"type":"string"}}}}"#;
 
 fn schema_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let p = dir.path().join(name);
@@ -679,35 +679,86 @@ fn schema_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
-fn orders(n: usize, avro: bool) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            if avro {
-                serde_json::json!({"order_id": format!("ORD-{i}"), "amount": i as f64 + 0.25, "note": if i % 2 == 0 { Value::Null } else { Value::from("gift") },
-                                   "status": if i % 3 == 0 { "PAID" } else { "NEW" }, "items": [{"sku": format!("SKU-{i}"), "qty": i as i64 + 1}]})
-            } else {
-                serde_json::json!({"order_id": format!("ORD-{i}"), "amount": i, "tags": ["a", format!("t{i}")]})
-            }
-        })
-        .collect()
+/// One interoperability case: the format as StreamLake and as the Python script name it, the
+/// schema file, and documents that fit it.
+struct Case {
+    value_format: &'static str,
+    python_format: &'static str,
+    schema: String,
+    docs: Vec<Value>,
+    _dir: tempfile::TempDir,
 }
 
+fn case(format: &str) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 12;
+    let (value_format, python_format, schema, docs): (_, _, String, Vec<Value>) = match format {
+        "avro" => (
+            "avro",
+            "avro",
+            schema_file(&dir, "order.avsc", ORDER_AVSC),
+            (0..n)
+                .map(|i| {
+                    serde_json::json!({"id": i, "order_id": format!("ORD-{i}"), "amount": i as f64 + 0.25,
+                        "note": if i % 2 == 0 { Value::Null } else { Value::from("gift") },
+                        "status": if i % 3 == 0 { "PAID" } else { "NEW" },
+                        "items": [{"sku": format!("SKU-{i}"), "qty": i + 1}]})
+                })
+                .collect(),
+        ),
+        "json" => (
+            "json-schema",
+            "json",
+            schema_file(&dir, "order.json", ORDER_JSON_SCHEMA),
+            (0..n).map(|i| serde_json::json!({"id": i, "order_id": format!("ORD-{i}"), "amount": i, "tags": ["a", format!("t{i}")]})).collect(),
+        ),
+        _ => (
+            "protobuf",
+            "protobuf:Shoe",
+            repo_root().join("schemas/shoe.proto").display().to_string(),
+            (0..n)
+                .map(|i| {
+                    serde_json::json!({"id": i, "brand": format!("Brand-{}", i % 3), "name": format!("Runner {i}"),
+                        "sale_price": 10.5 + i as f64, "rating": 1.0 + (i % 5) as f64})
+                })
+                .collect(),
+        ),
+    };
+    Case {
+        value_format,
+        python_format,
+        schema,
+        docs,
+        _dir: dir,
+    }
+}
+
+/// Sorted by `id`; Python's `MessageToDict` writes int64 as a string (proto3 JSON mapping).
 fn sorted_by_id(mut docs: Vec<Value>) -> Vec<Value> {
-    docs.sort_by_key(|d| d["order_id"].as_str().unwrap()[4..].parse::<u32>().unwrap());
+    for d in &mut docs {
+        if let Some(s) = d["id"].as_str() {
+            d["id"] = Value::from(s.parse::<i64>().unwrap());
+        }
+    }
+    docs.sort_by_key(|d| d["id"].as_i64().unwrap());
     docs
 }
 
-fn python_reads_streamlake(fmt: &str, file: &str, schema: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema_file(&dir, file, schema);
-    let t = topic(&format!("sr-out-{fmt}"), 2);
+fn schema_script() -> String {
+    repo_root()
+        .join("tests/interop/schema_interop.py")
+        .display()
+        .to_string()
+}
+
+fn python_reads_streamlake(format: &str) {
+    let c = case(format);
+    let t = topic(&format!("sr-out-{format}"), 2);
     let (b, r) = (
         &broker().bootstrap,
         streamlake_test_support::registry().url(),
     );
-    let docs = orders(12, fmt == "avro");
-    let input: String = docs.iter().map(|d| d.to_string() + "\n").collect();
-    let value_format = if fmt == "avro" { "avro" } else { "json-schema" };
+    let input: String = c.docs.iter().map(|d| d.to_string() + "\n").collect();
     let out = run(
         &[
             "produce",
@@ -717,58 +768,69 @@ fn python_reads_streamlake(fmt: &str, file: &str, schema: &str) {
             &r,
             "-t",
             &t,
-            "--format",
-            "jsonl",
-            "--key-field",
-            "/order_id",
             "--value-format",
-            value_format,
+            c.value_format,
             "--value-schema",
-            &schema,
+            &c.schema,
         ],
         &input,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut args = vec![
-        repo_root()
-            .join("tests/interop/schema_interop.py")
-            .display()
-            .to_string(),
-        "consume".into(),
-        fmt.into(),
-        b.clone(),
-        r.clone(),
-        t.clone(),
-        "12".into(),
-    ];
-    if fmt == "json" {
-        args.push(schema.clone());
-    }
-    let py = Command::new(python()).args(&args).output().unwrap();
+    let count = c.docs.len().to_string();
+    let py = Command::new(python())
+        .args([
+            schema_script().as_str(),
+            "consume",
+            c.python_format,
+            b,
+            &r,
+            &t,
+            &count,
+            &c.schema,
+        ])
+        .output()
+        .unwrap();
     assert!(py.status.success(), "{}", text(&py.stderr));
     let got: Vec<Value> = text(&py.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(sorted_by_id(got), docs);
+    assert_eq!(sorted_by_id(got), c.docs);
 }
 
-fn streamlake_reads_python(fmt: &str, file: &str, schema: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema_file(&dir, file, schema);
-    let t = topic(&format!("sr-in-{fmt}"), 2);
+fn streamlake_reads_python(format: &str) {
+    let c = case(format);
+    let t = topic(&format!("sr-in-{format}"), 2);
     let (b, r) = (
         &broker().bootstrap,
         streamlake_test_support::registry().url(),
     );
-    let docs = orders(12, fmt == "avro");
-    let input: String = docs.iter().map(|d| d.to_string() + "\n").collect();
-    let script = repo_root()
-        .join("tests/interop/schema_interop.py")
-        .display()
-        .to_string();
+    let input: String = c.docs.iter().map(|d| d.to_string() + "\n").collect();
+    // For Protobuf the script needs the id the .proto has in the registry (see the script).
+    let registered = run(
+        &[
+            "schema",
+            "register",
+            "--schema-registry",
+            &r,
+            "-s",
+            &format!("{t}-value"),
+            &c.schema,
+        ],
+        "",
+    );
+    assert!(registered.status.success(), "{}", text(&registered.stderr));
     let mut child = Command::new(python())
-        .args([script.as_str(), "produce", fmt, b, &r, &t, &schema])
+        .args([
+            schema_script().as_str(),
+            "produce",
+            c.python_format,
+            b,
+            &r,
+            &t,
+            &c.schema,
+        ])
+        .env("SCHEMA_ID", text(&registered.stdout).trim())
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -781,33 +843,42 @@ fn streamlake_reads_python(fmt: &str, file: &str, schema: &str) {
         .unwrap();
     let py = child.wait_with_output().unwrap();
     assert!(py.status.success(), "{}", text(&py.stderr));
-    let value_format = if fmt == "avro" { "avro" } else { "json-schema" };
     let records = consume_json(
         &t,
-        &["--schema-registry", &r, "--value-format", value_format],
+        &["--schema-registry", &r, "--value-format", c.value_format],
     );
     let got: Vec<Value> = records.iter().map(|rec| rec["value"].clone()).collect();
-    assert_eq!(sorted_by_id(got), docs);
+    assert_eq!(sorted_by_id(got), c.docs);
 }
 
 #[test]
 fn confluent_avro_deserializer_reads_streamlake_avro() {
-    python_reads_streamlake("avro", "order.avsc", ORDER_AVSC);
+    python_reads_streamlake("avro");
 }
 
 #[test]
 fn streamlake_reads_confluent_avro_serializer_output() {
-    streamlake_reads_python("avro", "order.avsc", ORDER_AVSC);
+    streamlake_reads_python("avro");
 }
 
 #[test]
 fn confluent_json_deserializer_reads_streamlake_json_schema() {
-    python_reads_streamlake("json", "order.json", ORDER_JSON_SCHEMA);
+    python_reads_streamlake("json");
 }
 
 #[test]
 fn streamlake_reads_confluent_json_serializer_output() {
-    streamlake_reads_python("json", "order.json", ORDER_JSON_SCHEMA);
+    streamlake_reads_python("json");
+}
+
+#[test]
+fn confluent_protobuf_deserializer_reads_streamlake_protobuf() {
+    python_reads_streamlake("protobuf");
+}
+
+#[test]
+fn streamlake_reads_confluent_protobuf_serializer_output() {
+    streamlake_reads_python("protobuf");
 }
 
 #[test]
@@ -899,7 +970,7 @@ fn a_record_that_does_not_fit_its_schema_names_field_and_line() {
     let schema = schema_file(&dir, "order.avsc", ORDER_AVSC);
     let t = topic("sr-bad", 1);
     let r = streamlake_test_support::registry().url();
-    let good = orders(1, true)[0].to_string();
+    let good = case("avro").docs[0].to_string();
     let input = format!("{good}\n{}\n", good.replace("\"PAID\"", "\"LOST\""));
     let out = run(
         &[
@@ -942,5 +1013,49 @@ fn a_record_that_does_not_fit_its_schema_names_field_and_line() {
         text(&no_registry.stderr).contains("needs a schema registry"),
         "{}",
         text(&no_registry.stderr)
+    );
+}
+
+#[test]
+fn protobuf_message_choice_and_field_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema_file(&dir, "shop.proto", "syntax = \"proto3\";\npackage shop;\nmessage Shoe { int64 id = 1; }\nmessage Order { string order_id = 1; repeated Line lines = 2; message Line { string sku = 1; int32 qty = 2; } }\n");
+    let t = topic("sr-proto-msg", 1);
+    let (b, r) = (
+        &broker().bootstrap,
+        streamlake_test_support::registry().url(),
+    );
+    let input = "{\"order_id\":\"O-1\",\"lines\":[{\"sku\":\"A\",\"qty\":2}]}\n{\"order_id\":\"O-2\",\"lines\":[{\"sku\":\"B\",\"qty\":\"two\"}]}\n";
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "--schema-registry",
+            &r,
+            "-t",
+            &t,
+            "--value-format",
+            "protobuf",
+            "--value-schema",
+            &schema,
+            "--value-message",
+            "Order",
+            "--on-error",
+            "skip",
+        ],
+        input,
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped: line 2: field /lines/0/qty:"),
+        "{err}"
+    );
+    let records = consume_json(&t, &["--schema-registry", &r, "--value-format", "protobuf"]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0]["value"],
+        serde_json::json!({"order_id":"O-1","lines":[{"sku":"A","qty":2}]})
     );
 }

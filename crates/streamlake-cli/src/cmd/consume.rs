@@ -44,8 +44,8 @@ pub struct ConsumeArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Print::Value)]
     print: Print,
-    /// Value format: bytes (as stored), string, json, or through the schema registry avro or
-    /// json-schema (decoded to JSON with the writer's schema)
+    /// Value format: bytes (as stored), string, json, or through the schema registry avro,
+    /// protobuf or json-schema (decoded to JSON with the writer's schema)
     #[arg(long, default_value = "bytes", value_name = "FORMAT")]
     value_format: Format,
 }

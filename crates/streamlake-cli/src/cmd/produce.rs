@@ -69,12 +69,16 @@ pub struct ProduceArgs {
     #[arg(long, value_parser = ["all", "leader", "none"])]
     acks: Option<String>,
     /// Value format: bytes (each line as is), string, json, or through the schema registry
-    /// avro or json-schema (each line a JSON document converted to the schema)
+    /// avro, protobuf or json-schema (each line a JSON document converted to the
+    /// schema)
     #[arg(long, default_value = "bytes", value_name = "FORMAT")]
     value_format: Format,
     /// Schema file for the value (.avsc Avro, .json JSON Schema)
     #[arg(long, value_name = "FILE")]
     value_schema: Option<PathBuf>,
+    /// Protobuf message to write, e.g. shop.Order (default: the first in the .proto file)
+    #[arg(long, value_name = "NAME", requires = "value_schema")]
+    value_message: Option<String>,
 }
 
 pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
@@ -119,11 +123,13 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
 
     let rt = runtime()?;
     let stop = stop_on_signal(&rt);
-    let local = a
-        .value_schema
-        .as_deref()
-        .map(|p| LocalSchema::from_file(p, None))
-        .transpose()?;
+    let local = match (a.value_schema.as_deref(), &a.value_message) {
+        (Some(path), Some(message)) => {
+            Some(LocalSchema::from_file(path, None)?.with_message(message)?)
+        }
+        (Some(path), None) => Some(LocalSchema::from_file(path, None)?),
+        (None, _) => None,
+    };
     let registry = crate::args::registry(&loaded.config)?;
     let serializer = Serializer::new(
         a.value_format,

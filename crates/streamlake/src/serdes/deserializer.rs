@@ -51,7 +51,7 @@ impl Deserializer {
             Format::Json => {
                 serde_json::from_slice(bytes).map_err(|e| SerdeError::Json(e.to_string()))
             }
-            Format::Avro | Format::JsonSchema => {
+            Format::Avro | Format::Protobuf | Format::JsonSchema => {
                 let (id, payload) = wire::unframe(bytes)?;
                 let codec = self.codec(id).await?;
                 match &*codec {
@@ -59,6 +59,7 @@ impl Deserializer {
                     Codec::Json(_) => {
                         serde_json::from_slice(payload).map_err(|e| SerdeError::Json(e.to_string()))
                     }
+                    Codec::Protobuf(c) => c.decode(payload),
                 }
             }
         }
@@ -73,7 +74,7 @@ impl Deserializer {
             .as_ref()
             .ok_or_else(|| SerdeError::Usage("no schema registry".into()))?;
         let schema = registry.by_id(id).await?;
-        let codec = Arc::new(Codec::new(schema.schema_type, &schema.schema)?);
+        let codec = Arc::new(Codec::new(schema.schema_type, &schema.schema, None)?);
         self.codecs
             .lock()
             .expect("lock")

@@ -1,6 +1,6 @@
 //! Schemas read from local files.
 
-use super::{avro, json_schema, SerdeError};
+use super::{avro, json_schema, protobuf, SerdeError};
 use crate::registry::SchemaType;
 use std::path::Path;
 
@@ -11,7 +11,8 @@ pub struct LocalSchema {
     pub schema_type: SchemaType,
     /// The text, as registered.
     pub text: String,
-    /// The record's full name (Avro `namespace.name`, JSON Schema `title`), for the `record`
+    /// The record's full name (Avro `namespace.name`, Protobuf `package.Message`, JSON
+    /// Schema `title`), for the `record`
     /// subject strategies.
     pub record_name: Option<String>,
 }
@@ -27,16 +28,12 @@ impl LocalSchema {
             (Some(t), _) => t,
             (None, "avsc") => SchemaType::Avro,
             (None, "json") => SchemaType::Json,
-            (None, "proto") => {
-                return Err(SerdeError::Schema(
-                    "Protobuf schemas are not supported yet".into(),
-                ))
-            }
+            (None, "proto") => SchemaType::Protobuf,
             (None, _) => {
                 return Err(SerdeError::Schema(format!(
-                    "{}: cannot tell the schema kind from the extension; use .avsc or .json",
-                    path.display()
-                )))
+                "{}: cannot tell the schema kind from the extension; use .avsc, .proto or .json",
+                path.display()
+            )))
             }
         };
         Self::parse(schema_type, text).map_err(|e| match e {
@@ -45,16 +42,25 @@ impl LocalSchema {
         })
     }
 
+    /// Picks the Protobuf message to write (full or package-relative name); the default is the
+    /// file's first message.
+    pub fn with_message(mut self, message: &str) -> Result<Self, SerdeError> {
+        if self.schema_type != SchemaType::Protobuf {
+            return Err(SerdeError::Usage(
+                "a message name applies to .proto schemas only".into(),
+            ));
+        }
+        self.record_name =
+            Some(protobuf::ProtobufCodec::new(&self.text, Some(message))?.record_name());
+        Ok(self)
+    }
+
     /// Checks schema text of the given kind.
     pub fn parse(schema_type: SchemaType, text: String) -> Result<Self, SerdeError> {
         let record_name = match schema_type {
             SchemaType::Avro => avro::AvroCodec::new(&text)?.record_name(),
             SchemaType::Json => json_schema::JsonSchemaCodec::new(&text)?.title(),
-            SchemaType::Protobuf => {
-                return Err(SerdeError::Schema(
-                    "Protobuf schemas are not supported yet".into(),
-                ))
-            }
+            SchemaType::Protobuf => Some(protobuf::ProtobufCodec::new(&text, None)?.record_name()),
         };
         Ok(Self {
             schema_type,

@@ -1,9 +1,9 @@
 //! Key and value formats: bytes, string, JSON, and, through a Confluent-compatible Schema
-//! Registry, Avro and JSON Schema in the Confluent wire format.
+//! Registry, Avro, Protobuf and JSON Schema in the Confluent wire format.
 //!
 //! # Guarantees
 //! - Registry formats are written as Confluent's serializers write them: magic byte `0`, the
-//!   schema id as 4 big-endian bytes, then the encoded payload, so Confluent clients read
+//!   schema id as 4 big-endian bytes, then the encoded payload (for Protobuf the message-index list first), so Confluent clients read
 //!   StreamLake's records and the other way round.
 //! - Input that does not fit its schema is an error naming the field by JSON pointer
 //!   (`/customer/id: expected string, found number`); nothing is sent for it.
@@ -15,6 +15,7 @@ mod deserializer;
 mod error;
 mod json_schema;
 mod local;
+mod protobuf;
 mod serializer;
 pub mod wire;
 
@@ -37,6 +38,8 @@ pub enum Format {
     Json,
     /// Avro through the registry.
     Avro,
+    /// Protobuf through the registry.
+    Protobuf,
     /// JSON validated by a JSON Schema, through the registry.
     JsonSchema,
 }
@@ -46,6 +49,7 @@ impl Format {
     pub fn schema_type(self) -> Option<SchemaType> {
         match self {
             Self::Avro => Some(SchemaType::Avro),
+            Self::Protobuf => Some(SchemaType::Protobuf),
             Self::JsonSchema => Some(SchemaType::Json),
             _ => None,
         }
@@ -67,12 +71,10 @@ impl FromStr for Format {
             "json" => Self::Json,
             "avro" => Self::Avro,
             "json-schema" | "jsonschema" => Self::JsonSchema,
-            "protobuf" => {
-                return Err("protobuf is not supported yet; use avro or json-schema".into())
-            }
+            "protobuf" | "proto" => Self::Protobuf,
             other => {
                 return Err(format!(
-                    "`{other}` is not a format: bytes, string, json, avro or json-schema"
+                    "`{other}` is not a format: bytes, string, json, avro, protobuf or json-schema"
                 ))
             }
         })

@@ -2,6 +2,7 @@
 
 use super::avro::AvroCodec;
 use super::json_schema::JsonSchemaCodec;
+use super::protobuf::ProtobufCodec;
 use super::{wire, Format, LocalSchema, SerdeError};
 use crate::config::SchemaRegistryConfig;
 use crate::registry::{subject_name, Registry, Role, SchemaType};
@@ -14,16 +15,20 @@ use std::sync::{Arc, Mutex};
 pub(crate) enum Codec {
     Avro(AvroCodec),
     Json(JsonSchemaCodec),
+    Protobuf(ProtobufCodec),
 }
 
 impl Codec {
-    pub(crate) fn new(schema_type: SchemaType, text: &str) -> Result<Self, SerdeError> {
+    /// `message` picks the Protobuf message to write (default: the first).
+    pub(crate) fn new(
+        schema_type: SchemaType,
+        text: &str,
+        message: Option<&str>,
+    ) -> Result<Self, SerdeError> {
         match schema_type {
             SchemaType::Avro => AvroCodec::new(text).map(Self::Avro),
             SchemaType::Json => JsonSchemaCodec::new(text).map(Self::Json),
-            SchemaType::Protobuf => Err(SerdeError::Schema(
-                "Protobuf schemas are not supported yet".into(),
-            )),
+            SchemaType::Protobuf => ProtobufCodec::new(text, message).map(Self::Protobuf),
         }
     }
 }
@@ -124,7 +129,10 @@ impl Serializer {
                 } else {
                     registry.lookup(&subject, schema_type, &local.text).await?
                 };
-                (id, Codec::new(schema_type, &local.text)?)
+                (
+                    id,
+                    Codec::new(schema_type, &local.text, local.record_name.as_deref())?,
+                )
             }
             _ => {
                 let latest = registry.version(&subject, None).await?;
@@ -134,7 +142,7 @@ impl Serializer {
                         latest.schema_type
                     )));
                 }
-                (latest.id, Codec::new(schema_type, &latest.schema)?)
+                (latest.id, Codec::new(schema_type, &latest.schema, None)?)
             }
         };
         self.prepared
@@ -157,7 +165,7 @@ impl Serializer {
                     .map_err(|e| SerdeError::Json(e.to_string()))?;
                 Ok(input.to_vec())
             }
-            Format::Avro | Format::JsonSchema => {
+            Format::Avro | Format::Protobuf | Format::JsonSchema => {
                 let prepared = self
                     .prepared
                     .lock()
@@ -177,6 +185,10 @@ impl Serializer {
                     Codec::Json(c) => {
                         c.validate(&doc)?;
                         Ok(wire::frame(*id, input))
+                    }
+                    Codec::Protobuf(c) => {
+                        let text = std::str::from_utf8(input).map_err(|_| SerdeError::Utf8)?;
+                        Ok(wire::frame(*id, &c.encode(text)?))
                     }
                 }
             }
