@@ -29,6 +29,8 @@ enum Command {
     Produce(cmd::produce::ProduceArgs),
     /// Consume records and print them.
     Consume(cmd::consume::ConsumeArgs),
+    /// Generate schema-true random records (Protobuf, Avro, JSON Schema) into a topic.
+    Datagen(cmd::datagen::DatagenArgs),
     /// List, create, describe and delete topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Dev(a) => cmd::dev::run(a),
         Command::Produce(a) => cmd::produce::run(a),
         Command::Consume(a) => cmd::consume::run(a),
+        Command::Datagen(a) => cmd::datagen::run(a),
         Command::Topics(c) => cmd::topics::run(c),
         Command::Schema(c) => cmd::schema::run(c),
         Command::Config(c) => cmd::config::run(c),

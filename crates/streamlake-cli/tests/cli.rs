@@ -1059,3 +1059,212 @@ fn protobuf_message_choice_and_field_errors() {
         serde_json::json!({"order_id":"O-1","lines":[{"sku":"A","qty":2}]})
     );
 }
+
+fn summary_count(stderr: &str, word: &str) -> u64 {
+    // "... : 1,234 delivered, 0 failed"
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("generated "))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    let before = line.split(&format!(" {word}")).next().unwrap();
+    before
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn datagen_registers_shoe_proto_and_produces_protobuf() {
+    let t = topic("datagen-shoes", 3);
+    let (b, r) = (
+        &broker().bootstrap,
+        streamlake_test_support::registry().url(),
+    );
+    let schema = repo_root().join("schemas/shoe.proto").display().to_string();
+    let out = run(
+        &[
+            "datagen",
+            "-b",
+            b,
+            "--schema-registry",
+            &r,
+            "-s",
+            &schema,
+            "-t",
+            &t,
+            "-n",
+            "300",
+            "--key-field",
+            "/id",
+            "--seed",
+            "42",
+        ],
+        "",
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("schema streamlake.examples.Shoe registered"),
+        "{err}"
+    );
+    assert_eq!(summary_count(&err, "delivered"), 300, "{err}");
+    let subject = run(
+        &[
+            "schema",
+            "get",
+            "--schema-registry",
+            &r,
+            "-s",
+            &format!("{t}-value"),
+        ],
+        "",
+    );
+    assert!(
+        text(&subject.stderr).contains("PROTOBUF"),
+        "{}",
+        text(&subject.stderr)
+    );
+
+    let records = consume_json(&t, &["--schema-registry", &r, "--value-format", "protobuf"]);
+    assert_eq!(records.len(), 300);
+    let mut ids: Vec<i64> = records
+        .iter()
+        .map(|rec| {
+            let v = &rec["value"];
+            assert_eq!(rec["key"], v["id"].to_string().as_str(), "key is /id");
+            assert!(
+                v["brand"].as_str().is_some_and(|s| !s.is_empty()) && v["name"].as_str().is_some(),
+                "{v}"
+            );
+            let price = v["sale_price"].as_f64().unwrap();
+            assert!((5.0..=500.0).contains(&price), "{v}");
+            v["id"].as_i64().unwrap()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+    let again = run(
+        &[
+            "datagen",
+            "-s",
+            &schema,
+            "--dry-run",
+            "-n",
+            "5",
+            "--seed",
+            "42",
+        ],
+        "",
+    );
+    let once = run(
+        &[
+            "datagen",
+            "-s",
+            &schema,
+            "--dry-run",
+            "-n",
+            "5",
+            "--seed",
+            "42",
+        ],
+        "",
+    );
+    assert_eq!(
+        text(&again.stdout),
+        text(&once.stdout),
+        "same seed, same records"
+    );
+    let first: Value = serde_json::from_str(text(&once.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        records.iter().find(|r| r["value"]["id"] == 1).unwrap()["value"],
+        first,
+        "the seeded run produced the same first record"
+    );
+}
+
+#[test]
+fn datagen_holds_its_rate_within_five_percent_over_ten_seconds() {
+    let t = topic("datagen-rate", 1);
+    let schema = repo_root()
+        .join("schemas/order.schema.json")
+        .display()
+        .to_string();
+    let started = Instant::now();
+    let out = run(
+        &[
+            "datagen",
+            "-b",
+            &broker().bootstrap,
+            "-s",
+            &schema,
+            "-t",
+            &t,
+            "--format",
+            "json",
+            "--rate",
+            "300",
+            "--duration",
+            "10s",
+        ],
+        "",
+    );
+    let took = started.elapsed();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let sent = summary_count(&err, "delivered");
+    assert!(
+        (2850..=3150).contains(&sent),
+        "300/s for 10 s within 5%: {sent}\n{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(9_500) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_on_datagen_flushes_and_reports() {
+    let t = topic("datagen-sigint", 1);
+    let schema = repo_root().join("schemas/order.avsc").display().to_string();
+    let r = streamlake_test_support::registry().url();
+    let child = streamlake()
+        .args([
+            "datagen",
+            "-b",
+            &broker().bootstrap,
+            "--schema-registry",
+            &r,
+            "-s",
+            &schema,
+            "-t",
+            &t,
+            "--rate",
+            "200",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let delivered = summary_count(&err, "delivered");
+    assert!(delivered > 100, "{err}");
+    assert!(err.contains(" 0 failed"), "{err}");
+    let records = consume_json(&t, &["--schema-registry", &r, "--value-format", "avro"]);
+    assert_eq!(
+        records.len() as u64,
+        delivered,
+        "everything reported delivered is in the topic"
+    );
+}

@@ -108,15 +108,6 @@ struct Shared {
     stop: AtomicBool,
 }
 
-const BRANDS: &[&str] = &[
-    "Acme",
-    "Northwind",
-    "Contoso",
-    "Globex",
-    "Initech",
-    "Umbrella",
-];
-
 /// One demo event: a JSON order of about 120 bytes, keyed by customer, with five metadata
 /// headers. The sequence number travels in the `ingestion_id` header.
 fn event(topic: &str, seq: u64, keys: u64) -> Record {
@@ -124,7 +115,7 @@ fn event(topic: &str, seq: u64, keys: u64) -> Record {
     let now = SystemTime::now();
     let value = format!(
         r#"{{"order_id":"ORD-{seq:010}","customer_id":"CUST-{customer:05}","brand":"{}","amount":{}.{:02},"currency":"EUR"}}"#,
-        BRANDS[(seq % BRANDS.len() as u64) as usize],
+        crate::datagen::BRANDS[(seq % crate::datagen::BRANDS.len() as u64) as usize],
         10 + seq % 490,
         seq % 100
     );

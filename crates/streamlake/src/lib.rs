@@ -12,6 +12,7 @@
 //! - [`registry`] and [`serdes`]: the Schema Registry and the Avro and JSON Schema formats in
 //!   Confluent's wire format.
 //! - [`io`]: reading records from lines and JSON lines, and printing them.
+//! - [`datagen`]: schema-true random records for load tests.
 //! - [`demo`]: the end-to-end demo job.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod datagen;
 pub mod demo;
 pub mod embedded;
 pub mod io;

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod consume;
+pub mod datagen;
 pub mod demo;
 pub mod dev;
 pub mod produce;

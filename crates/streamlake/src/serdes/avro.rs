@@ -9,8 +9,8 @@ use std::collections::HashMap;
 /// A parsed Avro schema with its named types.
 #[derive(Debug, Clone)]
 pub(crate) struct AvroCodec {
-    schema: Schema,
-    names: HashMap<String, Schema>,
+    pub(crate) schema: Schema,
+    pub(crate) names: HashMap<String, Schema>,
 }
 
 fn kind(v: &Json) -> &'static str {

@@ -4,7 +4,7 @@ use super::SerdeError;
 use serde_json::Value;
 
 pub(crate) struct JsonSchemaCodec {
-    schema: Value,
+    pub(crate) schema: Value,
     validator: jsonschema::Validator,
 }
 

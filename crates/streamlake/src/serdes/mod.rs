@@ -10,13 +10,13 @@
 //! - After [`Serializer::prepare`] has resolved a topic's schema id, serializing makes no
 //!   registry call; the deserializer caches every writer schema by id.
 
-mod avro;
+pub(crate) mod avro;
 mod deserializer;
 mod error;
-mod json_schema;
+pub(crate) mod json_schema;
 mod local;
-mod protobuf;
-mod serializer;
+pub(crate) mod protobuf;
+pub(crate) mod serializer;
 pub mod wire;
 
 pub use deserializer::Deserializer;

@@ -17,7 +17,7 @@ const FILE_NAME: &str = "schema.proto";
 #[derive(Debug, Clone)]
 pub(crate) struct ProtobufCodec {
     file: FileDescriptor,
-    message: MessageDescriptor,
+    pub(crate) message: MessageDescriptor,
     indexes: Vec<i32>,
 }
 
