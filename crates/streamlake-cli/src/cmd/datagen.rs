@@ -122,6 +122,7 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
         }),
         key_field: a.key_field.clone(),
     };
+    let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
     let result = datagen::run(
         &producer,
@@ -150,9 +151,10 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
     let report = producer.close(delivery_timeout + Duration::from_secs(5));
     eprintln!();
     let progress = result?;
-    let secs = progress.elapsed.as_secs_f64().max(1e-9);
+    // From the first record until every record had its outcome.
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
-        "generated {} records for {topic} in {:.1}s ({} records/s): {} delivered, {} failed",
+        "generated {} records for {topic} in {:.3}s ({} records/s): {} delivered, {} failed",
         thousands(progress.sent as f64),
         secs,
         thousands(progress.sent as f64 / secs),

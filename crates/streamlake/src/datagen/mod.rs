@@ -223,8 +223,7 @@ pub fn run(
             }
         }
         let doc = generator.next_record();
-        let text = doc.to_string();
-        let value = serializer.serialize(&options.topic, text.as_bytes())?;
+        let value = serializer.serialize_value(&options.topic, &doc)?;
         let mut record = Record::new(&options.topic, value);
         if let Some(pointer) = &options.key_field {
             let key = match doc.pointer(pointer) {

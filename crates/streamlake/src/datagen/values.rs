@@ -60,6 +60,15 @@ pub(crate) struct Filler<'a> {
     pub now_ms: i64,
 }
 
+/// A field path, built only when a spec could match it.
+fn join(track: bool, base: &str, part: &dyn std::fmt::Display) -> String {
+    if track {
+        format!("{base}/{part}")
+    } else {
+        String::new()
+    }
+}
+
 fn pick<'s>(rng: &mut ChaCha8Rng, from: &'s [&'s str]) -> &'s str {
     from[rng.random_range(0..from.len())]
 }
@@ -101,7 +110,12 @@ fn is_id(name: &str) -> bool {
 impl Filler<'_> {
     /// A value for `shape` at `path`; `name` is the field's name.
     pub(crate) fn value(&mut self, shape: &Shape, name: &str, path: &str, wildcard: &str) -> Value {
-        let spec = self.spec.get(path, wildcard).cloned();
+        let track = !self.spec.fields.is_empty();
+        let spec = if track {
+            self.spec.get(path, wildcard).cloned()
+        } else {
+            None
+        };
         if let Some(s) = &spec {
             if let Some(v) = self.overridden(s, shape) {
                 return v;
@@ -134,7 +148,12 @@ impl Filler<'_> {
                 Value::Array(
                     (0..len)
                         .map(|i| {
-                            self.value(item, name, &format!("{path}/{i}"), &format!("{wildcard}/*"))
+                            self.value(
+                                item,
+                                name,
+                                &join(track, path, &i),
+                                &join(track, wildcard, &"*"),
+                            )
                         })
                         .collect(),
                 )
@@ -144,7 +163,12 @@ impl Filler<'_> {
                 let mut m = Map::new();
                 for _ in 0..len {
                     let k = pick(self.rng, WORDS).to_owned();
-                    let v = self.value(item, &k, &format!("{path}/{k}"), &format!("{wildcard}/*"));
+                    let v = self.value(
+                        item,
+                        &k,
+                        &join(track, path, &k),
+                        &join(track, wildcard, &"*"),
+                    );
                     m.insert(k, v);
                 }
                 Value::Object(m)
@@ -162,11 +186,9 @@ impl Filler<'_> {
 
     fn record(&mut self, fields: &[Field], path: &str, wildcard: &str) -> Value {
         let mut m = Map::new();
+        let track = !self.spec.fields.is_empty();
         for f in fields {
-            let (p, w) = (
-                format!("{path}/{}", f.name),
-                format!("{wildcard}/{}", f.name),
-            );
+            let (p, w) = (join(track, path, &f.name), join(track, wildcard, &f.name));
             if !f.required {
                 let rate = self
                     .spec

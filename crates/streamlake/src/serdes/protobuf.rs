@@ -117,19 +117,38 @@ impl ProtobufCodec {
 
     /// Encodes a JSON document (proto3 JSON mapping; field names or JSON names) as the message
     /// indexes followed by the Protobuf binary.
+    #[cfg(test)]
     pub(crate) fn encode(&self, doc: &str) -> Result<Vec<u8>, SerdeError> {
-        let mut de = serde_json::Deserializer::from_str(doc);
-        let mut track = serde_path_to_error::Track::new();
+        let doc: Value = serde_json::from_str(doc).map_err(|e| SerdeError::Json(e.to_string()))?;
+        self.encode_value(&doc)
+    }
+
+    /// Like [`ProtobufCodec::encode`], from a parsed document. Decodes without tracking field
+    /// paths first (the common, valid case); a document that fails is decoded again with
+    /// tracking, to name the field.
+    pub(crate) fn encode_value(&self, doc: &Value) -> Result<Vec<u8>, SerdeError> {
         let options = DeserializeOptions::new().deny_unknown_fields(true);
-        let message = DynamicMessage::deserialize_with_options(
-            self.message.clone(),
-            serde_path_to_error::Deserializer::new(&mut de, &mut track),
-            &options,
-        )
-        .map_err(|e| {
-            let path = pointer(&track.path());
-            SerdeError::field(&path, strip_position(&e.to_string()))
-        })?;
+        let message =
+            match DynamicMessage::deserialize_with_options(self.message.clone(), doc, &options) {
+                Ok(m) => m,
+                Err(_) => {
+                    let mut track = serde_path_to_error::Track::new();
+                    let tracked = serde_path_to_error::Deserializer::new(doc, &mut track);
+                    let err = match DynamicMessage::deserialize_with_options(
+                        self.message.clone(),
+                        tracked,
+                        &options,
+                    ) {
+                        Ok(_) => {
+                            return Err(SerdeError::Schema(
+                                "document decoded only on the second try".into(),
+                            ))
+                        }
+                        Err(e) => strip_position(&e.to_string()),
+                    };
+                    return Err(SerdeError::field(&pointer(&track.path()), err));
+                }
+            };
         let mut out = encode_indexes(&self.indexes);
         message
             .encode(&mut out)

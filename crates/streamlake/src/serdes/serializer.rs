@@ -166,32 +166,58 @@ impl Serializer {
                 Ok(input.to_vec())
             }
             Format::Avro | Format::Protobuf | Format::JsonSchema => {
-                let prepared = self
-                    .prepared
-                    .lock()
-                    .expect("lock")
-                    .get(topic)
-                    .cloned()
-                    .ok_or_else(|| {
-                        SerdeError::Usage(format!(
-                            "the serializer was not prepared for topic {topic}"
-                        ))
-                    })?;
+                let prepared = self.prepared_for(topic)?;
                 let doc: Value =
                     serde_json::from_slice(input).map_err(|e| SerdeError::Json(e.to_string()))?;
-                let (id, codec) = &*prepared;
-                match codec {
-                    Codec::Avro(c) => Ok(wire::frame(*id, &c.encode(&doc)?)),
-                    Codec::Json(c) => {
-                        c.validate(&doc)?;
-                        Ok(wire::frame(*id, input))
-                    }
-                    Codec::Protobuf(c) => {
-                        let text = std::str::from_utf8(input).map_err(|_| SerdeError::Utf8)?;
-                        Ok(wire::frame(*id, &c.encode(text)?))
-                    }
-                }
+                encode(&prepared, &doc, Some(input))
             }
         }
+    }
+}
+
+impl Serializer {
+    /// Serializes an already parsed JSON document (registry formats and `json`), without going
+    /// through text.
+    pub fn serialize_value(&self, topic: &str, doc: &Value) -> Result<Vec<u8>, SerdeError> {
+        match self.format {
+            Format::Avro | Format::Protobuf | Format::JsonSchema => {
+                encode(&*self.prepared_for(topic)?, doc, None)
+            }
+            _ => Ok(serde_json::to_vec(doc).expect("a Value always serializes")),
+        }
+    }
+
+    fn prepared_for(&self, topic: &str) -> Result<Arc<(u32, Codec)>, SerdeError> {
+        self.prepared
+            .lock()
+            .expect("lock")
+            .get(topic)
+            .cloned()
+            .ok_or_else(|| {
+                SerdeError::Usage(format!("the serializer was not prepared for topic {topic}"))
+            })
+    }
+}
+
+/// Encodes and frames `doc`; `text` is its original JSON text, kept as is for JSON Schema.
+fn encode(
+    prepared: &(u32, Codec),
+    doc: &Value,
+    text: Option<&[u8]>,
+) -> Result<Vec<u8>, SerdeError> {
+    let (id, codec) = prepared;
+    match codec {
+        Codec::Avro(c) => Ok(wire::frame(*id, &c.encode(doc)?)),
+        Codec::Json(c) => {
+            c.validate(doc)?;
+            match text {
+                Some(t) => Ok(wire::frame(*id, t)),
+                None => Ok(wire::frame(
+                    *id,
+                    &serde_json::to_vec(doc).expect("a Value always serializes"),
+                )),
+            }
+        }
+        Codec::Protobuf(c) => Ok(wire::frame(*id, &c.encode_value(doc)?)),
     }
 }
