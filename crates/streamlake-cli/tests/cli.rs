@@ -1268,3 +1268,115 @@ fn ctrl_c_on_datagen_flushes_and_reports() {
         "everything reported delivered is in the topic"
     );
 }
+
+#[test]
+fn keys_and_values_both_through_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_schema = schema_file(
+        &dir,
+        "key.avsc",
+        r#"{"type":"record","name":"OrderKey","namespace":"shop","fields":[{"name":"region","type":"string"},{"name":"n","type":"long"}]}"#,
+    );
+    let t = topic("sr-keys", 2);
+    let (b, r) = (
+        &broker().bootstrap,
+        streamlake_test_support::registry().url(),
+    );
+    let input = "{\"k\":{\"region\":\"eu\",\"n\":1},\"id\":1,\"brand\":\"Acme\"}\n";
+    // A structured Avro key taken from /k; the whole line is the value, as plain JSON.
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "--schema-registry",
+            &r,
+            "-t",
+            &t,
+            "--format",
+            "jsonl",
+            "--key-field",
+            "/k",
+            "--key-format",
+            "avro",
+            "--key-schema",
+            &key_schema,
+            "--value-format",
+            "json",
+        ],
+        input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let subject = run(
+        &[
+            "schema",
+            "get",
+            "--schema-registry",
+            &r,
+            "-s",
+            &format!("{t}-key"),
+        ],
+        "",
+    );
+    assert!(
+        text(&subject.stderr).contains("AVRO"),
+        "{}",
+        text(&subject.stderr)
+    );
+    let records = consume_json(
+        &t,
+        &[
+            "--schema-registry",
+            &r,
+            "--key-format",
+            "avro",
+            "--value-format",
+            "json",
+        ],
+    );
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["key"], serde_json::json!({"region":"eu","n":1}));
+    assert_eq!(records[0]["value"]["brand"], "Acme");
+    // A string key through a string Avro schema, with a Protobuf value.
+    let string_key = schema_file(&dir, "string.avsc", r#""string""#);
+    let t2 = topic("sr-keys2", 1);
+    let shoes = "{\"id\":7,\"brand\":\"Globex\",\"name\":\"Air Glide\",\"sale_price\":9.5,\"rating\":4.5}\n";
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "--schema-registry",
+            &r,
+            "-t",
+            &t2,
+            "--format",
+            "jsonl",
+            "--key-field",
+            "/brand",
+            "--key-format",
+            "avro",
+            "--key-schema",
+            &string_key,
+            "--value-format",
+            "protobuf",
+            "--value-schema",
+            &repo_root().join("schemas/shoe.proto").display().to_string(),
+        ],
+        shoes,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records = consume_json(
+        &t2,
+        &[
+            "--schema-registry",
+            &r,
+            "--key-format",
+            "avro",
+            "--value-format",
+            "protobuf",
+        ],
+    );
+    assert_eq!(records[0]["key"], "Globex");
+    assert_eq!(records[0]["value"]["id"], 7);
+}

@@ -48,6 +48,9 @@ pub struct ConsumeArgs {
     /// protobuf or json-schema (decoded to JSON with the writer's schema)
     #[arg(long, default_value = "bytes", value_name = "FORMAT")]
     value_format: Format,
+    /// Key format, as for --value-format
+    #[arg(long, default_value = "bytes", value_name = "FORMAT")]
+    key_format: Format,
 }
 
 pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
@@ -74,13 +77,17 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
         RebalanceEvent::Revoked(p) => tracing::info!("revoked {} partition(s)", p.len()),
         RebalanceEvent::Failed(e) => eprintln!("rebalance failed: {e}"),
     });
-    let deserializer = match a.value_format {
-        Format::Bytes => None,
-        f => Some(Deserializer::new(
-            f,
-            crate::args::registry(&loaded.config)?,
-        )?),
+    let registry = crate::args::registry(&loaded.config)?;
+    let deserializer_for = |format: Format| -> anyhow::Result<Option<Deserializer>> {
+        Ok(match format {
+            Format::Bytes => None,
+            f => Some(Deserializer::new(f, registry.clone())?),
+        })
     };
+    let (key_de, value_de) = (
+        deserializer_for(a.key_format)?,
+        deserializer_for(a.value_format)?,
+    );
     let rt = runtime()?;
     let _in_runtime = rt.enter();
     let consumer = Consumer::new(
@@ -114,23 +121,11 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
             };
             match received {
                 Received::Record(r) => {
-                    let decoded = match (&deserializer, r.value.as_deref()) {
-                        (Some(de), Some(bytes)) => match de.deserialize(bytes).await {
-                            Ok(v) => Some(v),
-                            Err(e) => {
-                                // Undecodable records are reported, never silently skipped.
-                                eprintln!(
-                                    "error: {}/{}@{}: cannot decode value: {e}",
-                                    r.topic, r.partition, r.offset
-                                );
-                                undecodable += 1;
-                                None
-                            }
-                        },
-                        _ => None,
-                    };
+                    let key = decode(&key_de, r.key.as_deref(), "key", &r, &mut undecodable).await;
+                    let value =
+                        decode(&value_de, r.value.as_deref(), "value", &r, &mut undecodable).await;
                     buf.clear();
-                    format_record_with(&r, decoded.as_ref(), print, &mut buf);
+                    format_record_with(&r, key.as_ref(), value.as_ref(), print, &mut buf);
                     out.write_all(&buf)?;
                     out.flush()?;
                     count += 1;
@@ -147,8 +142,31 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     result?;
     closed?;
     if undecodable > 0 {
-        eprintln!("{undecodable} record(s) could not be decoded (printed as stored)");
+        eprintln!("{undecodable} key(s) or value(s) could not be decoded (printed as stored)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Decodes a key or value; an undecodable one is reported (and printed as stored), never
+/// skipped silently.
+async fn decode(
+    de: &Option<Deserializer>,
+    bytes: Option<&[u8]>,
+    what: &str,
+    r: &streamlake::ConsumedRecord,
+    undecodable: &mut u64,
+) -> Option<serde_json::Value> {
+    let (de, bytes) = (de.as_ref()?, bytes?);
+    match de.deserialize(bytes).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!(
+                "error: {}/{}@{}: cannot decode {what}: {e}",
+                r.topic, r.partition, r.offset
+            );
+            *undecodable += 1;
+            None
+        }
+    }
 }

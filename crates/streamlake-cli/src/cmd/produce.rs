@@ -79,6 +79,13 @@ pub struct ProduceArgs {
     /// Protobuf message to write, e.g. shop.Order (default: the first in the .proto file)
     #[arg(long, value_name = "NAME", requires = "value_schema")]
     value_message: Option<String>,
+    /// Key format: bytes (as given), string, json, or through the schema registry avro,
+    /// protobuf or json-schema (with --key-field the key keeps its JSON type)
+    #[arg(long, default_value = "bytes", value_name = "FORMAT")]
+    key_format: Format,
+    /// Schema file for the key
+    #[arg(long, value_name = "FILE")]
+    key_schema: Option<PathBuf>,
 }
 
 pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
@@ -112,6 +119,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         key,
         headers,
         partition: a.partition,
+        structured_keys: a.key_format.uses_registry(),
     };
     let reader: Box<dyn BufRead + Send> = match &a.file {
         Some(path) => Box::new(std::io::BufReader::new(
@@ -131,16 +139,25 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         (None, _) => None,
     };
     let registry = crate::args::registry(&loaded.config)?;
+    let settings = &loaded.config.schema_registry;
     let serializer = Serializer::new(
         a.value_format,
         Role::Value,
         local,
-        registry,
-        &loaded.config.schema_registry,
+        registry.clone(),
+        settings,
     )?;
-    if a.value_format.uses_registry() {
-        let id = rt.block_on(serializer.prepare(&a.topic))?;
-        eprintln!("value schema id {id}");
+    let key_local = a
+        .key_schema
+        .as_deref()
+        .map(|p| LocalSchema::from_file(p, None))
+        .transpose()?;
+    let key_serializer = Serializer::new(a.key_format, Role::Key, key_local, registry, settings)?;
+    for (what, ser) in [("value", &serializer), ("key", &key_serializer)] {
+        if ser.format().uses_registry() {
+            let id = rt.block_on(ser.prepare(&a.topic))?;
+            eprintln!("{what} schema id {id}");
+        }
     }
     let producer = Producer::new(&loaded.config)?;
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
@@ -180,15 +197,25 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             .parse(line_no, &line)
             .map_err(|e| e.to_string())
             .and_then(|r| match r {
-                Some(mut r) if a.value_format != Format::Bytes => {
-                    let value = r.value.take().unwrap_or_default();
-                    let bytes = serializer
-                        .serialize(&a.topic, &value)
-                        .map_err(|e| format!("line {line_no}: {e}"))?;
-                    r.value = Some(bytes.into());
+                Some(mut r) => {
+                    if a.value_format != Format::Bytes {
+                        let value = r.value.take().unwrap_or_default();
+                        let bytes = serializer
+                            .serialize(&a.topic, &value)
+                            .map_err(|e| format!("line {line_no}: {e}"))?;
+                        r.value = Some(bytes.into());
+                    }
+                    if a.key_format != Format::Bytes {
+                        if let Some(key) = r.key.take() {
+                            let bytes =
+                                serialize_key(&key_serializer, &a.topic, &parser.key, &line, &key)
+                                    .map_err(|e| format!("line {line_no}: key: {e}"))?;
+                            r.key = Some(bytes.into());
+                        }
+                    }
                     Ok(Some(r))
                 }
-                other => Ok(other),
+                None => Ok(None),
             });
         let record = match parsed {
             Ok(Some(r)) => r,
@@ -239,4 +266,26 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A key in its format. For registry formats the key is JSON: with `--key-field` the field's own
+/// JSON value, otherwise the key text as a JSON string.
+fn serialize_key(
+    ser: &Serializer,
+    topic: &str,
+    source: &KeySource,
+    line: &str,
+    key: &[u8],
+) -> Result<Vec<u8>, String> {
+    if !ser.format().uses_registry() {
+        return ser.serialize(topic, key).map_err(|e| e.to_string());
+    }
+    let doc = match source {
+        KeySource::Field(pointer) => serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.pointer(pointer).cloned()),
+        _ => None,
+    }
+    .unwrap_or_else(|| serde_json::Value::String(String::from_utf8_lossy(key).into_owned()));
+    ser.serialize_value(topic, &doc).map_err(|e| e.to_string())
 }

@@ -105,6 +105,9 @@ pub struct LineParser {
     pub headers: Vec<Header>,
     /// Explicit partition for every record.
     pub partition: Option<i32>,
+    /// Allow objects and lists as `KeySource::Field` keys (their compact JSON is the key), for
+    /// key formats that take structured keys.
+    pub structured_keys: bool,
 }
 
 impl LineParser {
@@ -116,6 +119,7 @@ impl LineParser {
             key: KeySource::None,
             headers: Vec::new(),
             partition: None,
+            structured_keys: false,
         }
     }
 
@@ -143,7 +147,7 @@ impl LineParser {
             (InputFormat::Jsonl, KeySource::Field(pointer))
             | (InputFormat::Lines, KeySource::Field(pointer)) => {
                 let doc: Value = json(line_no, value)?;
-                Some(key_from(&doc, pointer, line_no)?)
+                Some(key_from(&doc, pointer, line_no, self.structured_keys)?)
             }
             (InputFormat::Jsonl, _) => {
                 json::<serde::de::IgnoredAny>(line_no, value)?;
@@ -177,7 +181,12 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-fn key_from(doc: &Value, pointer: &str, line: usize) -> Result<Bytes, InputError> {
+fn key_from(
+    doc: &Value,
+    pointer: &str,
+    line: usize,
+    structured: bool,
+) -> Result<Bytes, InputError> {
     let missing = || InputError::MissingKey {
         line,
         pointer: pointer.to_owned(),
@@ -191,6 +200,7 @@ fn key_from(doc: &Value, pointer: &str, line: usize) -> Result<Bytes, InputError
         Value::String(s) => Ok(Bytes::copy_from_slice(s.as_bytes())),
         Value::Number(n) => Ok(Bytes::from(n.to_string())),
         Value::Null => Err(missing()),
+        v @ (Value::Array(_) | Value::Object(_)) if structured => Ok(Bytes::from(v.to_string())),
         Value::Bool(_) => Err(bad("a boolean")),
         Value::Array(_) => Err(bad("a list")),
         Value::Object(_) => Err(bad("an object")),

@@ -30,13 +30,14 @@ fn text(bytes: Option<&[u8]>, field: &str, obj: &mut Map<String, Value>) {
 
 /// Appends one record, newline-terminated, to `out`.
 pub fn format_record(record: &ConsumedRecord, format: PrintFormat, out: &mut Vec<u8>) {
-    format_record_with(record, None, format, out);
+    format_record_with(record, None, None, format, out);
 }
 
-/// Like [`format_record`], with the value already decoded (registry formats): printed as JSON
-/// text in `value` mode and as a JSON value in `json` mode.
+/// Like [`format_record`], with the key and the value already decoded (registry formats):
+/// printed as JSON text in `value` mode and as JSON values in `json` mode.
 pub fn format_record_with(
     record: &ConsumedRecord,
+    decoded_key: Option<&Value>,
     decoded: Option<&Value>,
     format: PrintFormat,
     out: &mut Vec<u8>,
@@ -52,7 +53,12 @@ pub fn format_record_with(
             obj.insert("partition".into(), json!(record.partition));
             obj.insert("offset".into(), json!(record.offset));
             obj.insert("timestamp".into(), json!(record.timestamp));
-            text(record.key.as_deref(), "key", &mut obj);
+            match decoded_key {
+                Some(k) => {
+                    obj.insert("key".into(), k.clone());
+                }
+                None => text(record.key.as_deref(), "key", &mut obj),
+            }
             match decoded {
                 Some(v) => {
                     obj.insert("value".into(), v.clone());
