@@ -34,6 +34,8 @@ enum Command {
     /// List, create, describe and delete topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
+    /// Run the HTTP ingestion gateway.
+    Serve(cmd::serve::ServeArgs),
     /// Register, fetch and check schemas in the Schema Registry.
     #[command(subcommand)]
     Schema(cmd::schema::SchemaCommand),
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Consume(a) => cmd::consume::run(a),
         Command::Datagen(a) => cmd::datagen::run(a),
         Command::Topics(c) => cmd::topics::run(c),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Schema(c) => cmd::schema::run(c),
         Command::Config(c) => cmd::config::run(c),
     };

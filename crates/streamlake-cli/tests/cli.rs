@@ -1380,3 +1380,130 @@ fn keys_and_values_both_through_the_registry() {
     assert_eq!(records[0]["key"], "Globex");
     assert_eq!(records[0]["value"]["id"], 7);
 }
+
+/// A minimal HTTP/1.1 POST over a socket: (status, body).
+fn http_post(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, dlq) = (topic("gw-raw", 2), topic("gw-dlq", 1));
+    let port = streamlake_test_support::free_port();
+    std::fs::write(
+        dir.path().join("order.schema.json"),
+        r#"{"type":"object","required":["order_id"],"properties":{"order_id":{"type":"string"}}}"#,
+    )
+    .unwrap();
+    let cfg = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{port}\nproducer_service: ingestion-api\nkafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n    schema: order.schema.json\n",
+            broker().bootstrap
+        ),
+    )
+    .unwrap();
+    let mut child = streamlake()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http_post(
+        &addr,
+        "/v1/datasets/orders/events",
+        "application/json",
+        r#"{"order_id":"first"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // Clients in flight while the gateway is told to stop.
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let events: String = (0..25)
+                    .map(|j| format!("{{\"order_id\":\"c{i}-{j}\"}}\n"))
+                    .collect();
+                (
+                    i,
+                    http_post(
+                        &addr,
+                        "/v1/datasets/orders/events",
+                        "application/x-ndjson",
+                        &events,
+                    )
+                    .ok(),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("stopped:"), "{stderr}");
+
+    let mut acknowledged: Vec<String> = vec!["first".into()];
+    for (i, answer) in answers {
+        let Some((status, body)) = answer else {
+            continue;
+        };
+        if (200..300).contains(&status) {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["accepted"].as_u64(), Some(25), "{v}");
+            acknowledged.extend((0..25).map(|j| format!("c{i}-{j}")));
+        }
+    }
+    let in_topic: std::collections::HashSet<String> = consume_json(&raw, &[])
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    acknowledged.retain(|k| !in_topic.contains(k));
+    assert!(
+        acknowledged.is_empty(),
+        "acknowledged but missing: {acknowledged:?}"
+    );
+    let accepted_batches = in_topic.iter().filter(|k| k.starts_with('c')).count();
+    assert_eq!(
+        accepted_batches % 25,
+        0,
+        "whole batches only: {accepted_batches}"
+    );
+}

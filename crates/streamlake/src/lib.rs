@@ -23,6 +23,7 @@ pub mod consumer;
 pub mod datagen;
 pub mod demo;
 pub mod embedded;
+pub mod gateway;
 pub mod io;
 mod logging;
 pub mod producer;

@@ -109,6 +109,8 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     let mut count = 0u64;
     let mut undecodable = 0u64;
     let result: anyhow::Result<()> = rt.block_on(async {
+        // Created once, before the loop: signals arriving between polls are kept, not lost.
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
             if a.count.is_some_and(|n| count >= n) {
@@ -116,7 +118,7 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
             }
             let received = tokio::select! {
                 r = consumer.recv() => r?,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = int.recv() => return Ok(()),
                 _ = term.recv() => return Ok(()),
             };
             match received {

@@ -7,4 +7,5 @@ pub mod demo;
 pub mod dev;
 pub mod produce;
 pub mod schema;
+pub mod serve;
 pub mod topics;

@@ -47,6 +47,7 @@ impl fmt::Display for Source {
 #[derive(Debug, Default, Clone)]
 pub struct ConfigLoader {
     file: Option<PathBuf>,
+    section: Option<(PathBuf, Value)>,
     env: Vec<(String, String)>,
     flags: Vec<(Vec<String>, Value, String)>,
 }
@@ -60,6 +61,13 @@ impl ConfigLoader {
     /// Adds a config file layer: `.yaml`/`.yml`/`.json`, `.toml`, or `.properties` (Java style).
     pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
         self.file = Some(path.into());
+        self
+    }
+
+    /// Adds a file layer from a mapping already read from `path` (for example the `kafka:`
+    /// section of a gateway config); values are reported as coming from that file.
+    pub fn file_section(mut self, path: impl Into<PathBuf>, section: Value) -> Self {
+        self.section = Some((path.into(), section));
         self
     }
 
@@ -110,6 +118,21 @@ impl ConfigLoader {
         };
         if let Some(path) = &self.file {
             layers.file(path)?;
+        }
+        if let Some((path, section)) = self.section.clone() {
+            match section {
+                Value::Object(map) => layers.object(&mut Vec::new(), map, &Source::File(path)),
+                Value::Null => {}
+                other => {
+                    return Err(ConfigError::Syntax {
+                        path,
+                        message: format!(
+                            "the Kafka section must be a mapping, found {}",
+                            kind(&other)
+                        ),
+                    })
+                }
+            }
         }
         for (var, value) in &self.env {
             let rest = &var[ENV_PREFIX.len()..];

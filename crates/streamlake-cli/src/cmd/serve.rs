@@ -1,0 +1,82 @@
+//! `streamlake serve`: the HTTP ingestion gateway.
+
+use crate::args::{print_notes, runtime};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use streamlake::config::ConfigLoader;
+use streamlake::gateway::{app, Gateway, GatewayConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Gateway config (YAML): listen, producer_service, datasets, and an optional `kafka:` section
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Bootstrap servers, overriding the file [env: STREAMLAKE_BOOTSTRAP_SERVERS]
+    #[arg(short = 'b', long, value_name = "SERVERS")]
+    bootstrap_servers: Option<String>,
+    /// Address to listen on, overriding the file
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let gw_config = GatewayConfig::from_file(&a.config).map_err(anyhow::Error::msg)?;
+    let mut loader = ConfigLoader::new();
+    if let Some(section) = gw_config.kafka.clone() {
+        loader = loader.file_section(&a.config, section);
+    }
+    loader = loader.process_env();
+    if let Some(b) = &a.bootstrap_servers {
+        loader = loader.flag("bootstrap_servers", b.as_str(), "--bootstrap-servers");
+    }
+    let loaded = loader.load()?;
+    print_notes(&loaded);
+    let rt = runtime()?;
+    let _in_runtime = rt.enter();
+    let gateway = Arc::new(Gateway::new(&gw_config, &loaded.config)?);
+    let listen = a.listen.unwrap_or_else(|| gw_config.listen.clone());
+    let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        eprintln!(
+            "listening on http://{}  (datasets: {})",
+            listener.local_addr()?,
+            gw_config
+                .datasets
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("stopping: no new requests; finishing those in flight");
+        };
+        // Requests in flight finish (each waits for its acknowledgements) before this returns.
+        axum::serve(listener, app(Arc::clone(&gateway)))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        anyhow::Ok(())
+    })?;
+    let gateway = Arc::try_unwrap(gateway)
+        .map_err(|_| anyhow::anyhow!("gateway still in use at shutdown"))?;
+    let (raw, dlq) = gateway.close(delivery_timeout + Duration::from_secs(5));
+    eprintln!(
+        "stopped: {} record(s) delivered, {} dead-lettered, {} failed",
+        raw.delivered,
+        dlq.delivered,
+        raw.failed + dlq.failed
+    );
+    Ok(ExitCode::SUCCESS)
+}

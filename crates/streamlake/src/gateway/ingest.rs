@@ -1,0 +1,147 @@
+//! One event: validate, key, metadata headers, and the record for the raw topic or the DLQ.
+
+use super::config::DatasetConfig;
+use crate::record::Record;
+use crate::serdes::json_schema::JsonSchemaCodec;
+use serde_json::Value;
+
+/// A dataset ready to take events.
+pub(crate) struct Dataset {
+    pub name: String,
+    pub config: DatasetConfig,
+    pub schema: Option<JsonSchemaCodec>,
+}
+
+/// Request-wide metadata.
+pub(crate) struct Meta<'a> {
+    pub producer_service: &'a str,
+    pub ingested_at: String,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Why an event is invalid, and the pipeline step that found it.
+#[derive(Debug, Clone)]
+pub(crate) struct Invalid {
+    pub step: &'static str,
+    pub errors: Vec<String>,
+}
+
+impl Dataset {
+    /// Checks one event (size, required fields, key, schema) and returns its key.
+    pub(crate) fn validate(&self, event: &Value, raw: &[u8]) -> Result<String, Invalid> {
+        if let Some(max) = self.config.max_event_bytes {
+            if raw.len() > max {
+                return Err(Invalid {
+                    step: "size",
+                    errors: vec![format!("event is {} bytes, the limit is {max}", raw.len())],
+                });
+            }
+        }
+        if !event.is_object() {
+            return Err(Invalid {
+                step: "parse",
+                errors: vec!["an event must be a JSON object".into()],
+            });
+        }
+        let missing: Vec<String> = self
+            .config
+            .required
+            .iter()
+            .map(|f| {
+                if f.starts_with('/') {
+                    f.clone()
+                } else {
+                    format!("/{f}")
+                }
+            })
+            .filter(|p| event.pointer(p).is_none_or(Value::is_null))
+            .map(|p| format!("{p}: required field is missing"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Invalid {
+                step: "required",
+                errors: missing,
+            });
+        }
+        let key = match event.pointer(&self.config.key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v @ Value::Number(_)) => v.to_string(),
+            Some(Value::Null) | None => {
+                return Err(Invalid {
+                    step: "key",
+                    errors: vec![format!("{}: key field is missing", self.config.key)],
+                })
+            }
+            Some(_) => {
+                return Err(Invalid {
+                    step: "key",
+                    errors: vec![format!(
+                        "{}: key field must be a string or number",
+                        self.config.key
+                    )],
+                })
+            }
+        };
+        if let Some(schema) = &self.schema {
+            if let Err(e) = schema.validate(event) {
+                return Err(Invalid {
+                    step: "schema",
+                    errors: vec![e.to_string()],
+                });
+            }
+        }
+        Ok(key)
+    }
+
+    /// The metadata headers every record of this dataset carries.
+    pub(crate) fn headers(&self, meta: &Meta<'_>, ingestion_id: &str) -> Vec<(String, String)> {
+        let mut h = vec![
+            ("dataset".to_owned(), self.name.clone()),
+            (
+                "schema_version".to_owned(),
+                self.config.schema_version.clone(),
+            ),
+            ("ingestion_id".to_owned(), ingestion_id.to_owned()),
+            (
+                "producer_service".to_owned(),
+                meta.producer_service.to_owned(),
+            ),
+            ("ingested_at".to_owned(), meta.ingested_at.clone()),
+        ];
+        if let Some(tp) = meta.traceparent {
+            h.push(("traceparent".to_owned(), tp.to_owned()));
+        }
+        h
+    }
+
+    /// The record for the raw topic: the event bytes as sent, keyed.
+    pub(crate) fn raw_record(&self, raw: &[u8], key: &str, headers: &[(String, String)]) -> Record {
+        with_headers(
+            Record::new(&self.config.topic, raw.to_vec()).key(key.to_owned()),
+            headers,
+        )
+    }
+
+    /// The record for the DLQ: the original bytes, the original headers plus the reason.
+    pub(crate) fn dlq_record(
+        &self,
+        raw: &[u8],
+        invalid: &Invalid,
+        headers: &[(String, String)],
+        at: &str,
+    ) -> Record {
+        let mut r = with_headers(Record::new(&self.config.dlq_topic, raw.to_vec()), headers);
+        r = r
+            .header("dlq_reason", invalid.errors.join("; "))
+            .header("dlq_step", invalid.step)
+            .header("dlq_at", at.to_owned());
+        r
+    }
+}
+
+fn with_headers(mut r: Record, headers: &[(String, String)]) -> Record {
+    for (k, v) in headers {
+        r = r.header(k.clone(), v.clone());
+    }
+    r
+}

@@ -1,0 +1,393 @@
+//! The HTTP API: routes, request parsing, and the truthful per-event response.
+
+use super::config::GatewayConfig;
+use super::ingest::{Dataset, Invalid, Meta};
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::producer::Producer;
+use crate::serdes::json_schema::JsonSchemaCodec;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::future::join_all;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// How many idempotency keys are remembered (per process).
+const IDEMPOTENCY_CAPACITY: usize = 100_000;
+
+/// Shared state of the gateway.
+pub struct Gateway {
+    datasets: HashMap<String, Dataset>,
+    producer: Producer,
+    dlq_producer: Producer,
+    producer_service: String,
+    max_body_bytes: usize,
+    kafka: Config,
+    replays: Mutex<HashMap<(String, String), (StatusCode, Value)>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("datasets", &self.datasets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("gateway: {0}")]
+pub struct GatewayError(pub String);
+
+impl Gateway {
+    /// Builds the gateway: schemas are loaded and checked, and two producers (raw and DLQ) are
+    /// created with the production defaults.
+    pub fn new(config: &GatewayConfig, kafka: &Config) -> Result<Self, GatewayError> {
+        let mut datasets = HashMap::new();
+        for (name, d) in &config.datasets {
+            let schema = match &d.schema {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        GatewayError(format!(
+                            "datasets.{name}.schema: cannot read {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    Some(
+                        JsonSchemaCodec::new(&text)
+                            .map_err(|e| GatewayError(format!("datasets.{name}.schema: {e}")))?,
+                    )
+                }
+                None => None,
+            };
+            datasets.insert(
+                name.clone(),
+                Dataset {
+                    name: name.clone(),
+                    config: d.clone(),
+                    schema,
+                },
+            );
+        }
+        let producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
+        let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
+        Ok(Self {
+            datasets,
+            producer,
+            dlq_producer,
+            producer_service: config.producer_service.clone(),
+            max_body_bytes: config.max_body_bytes,
+            kafka: kafka.clone(),
+            replays: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Flushes both producers; every record still undelivered is reported in the counts.
+    pub fn close(
+        self,
+        timeout: Duration,
+    ) -> (crate::producer::CloseReport, crate::producer::CloseReport) {
+        (
+            self.producer.close(timeout),
+            self.dlq_producer.close(timeout),
+        )
+    }
+}
+
+/// The router, without a socket (tests call it directly).
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/datasets/{dataset}/events", post(ingest))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"status": "alive"})) }),
+        )
+        .route("/readyz", get(ready))
+        .with_state(gateway)
+}
+
+/// An error response: a status and a safe message (internals are logged, not sent).
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.0, Json(json!({"error": self.1}))).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    let kafka = gw.kafka.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        Admin::new(&kafka, Duration::from_secs(2))
+            .and_then(|a| a.describe(None))
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if ok {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Kafka is not reachable".into(),
+        )
+        .into_response()
+    }
+}
+
+/// `line`/`column` of a JSON error as a byte offset into `text`.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    text.split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + column.saturating_sub(1)
+}
+
+/// The events of a body, each as its original JSON text.
+fn split_events<'a>(content_type: &str, body: &'a str) -> Result<Vec<&'a str>, ApiError> {
+    let malformed = |e: serde_json::Error, base: usize, text: &str| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "malformed JSON at byte {}: {e}",
+                base + byte_offset(text, e.line(), e.column())
+            ),
+        )
+    };
+    let events: Vec<&str> = if content_type.starts_with("application/json") {
+        let raw: &RawValue = serde_json::from_str(body).map_err(|e| malformed(e, 0, body))?;
+        if raw.get().trim_start().starts_with('[') {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(raw.get()).map_err(|e| malformed(e, 0, body))?;
+            items.into_iter().map(RawValue::get).collect()
+        } else {
+            vec![raw.get()]
+        }
+    } else if content_type.starts_with("application/x-ndjson")
+        || content_type.starts_with("application/jsonl")
+    {
+        let mut out = Vec::new();
+        let mut base = 0;
+        for line in body.split_inclusive('\n') {
+            if !line.trim().is_empty() {
+                let _: &RawValue =
+                    serde_json::from_str(line).map_err(|e| malformed(e, base, line))?;
+                out.push(line.trim_end());
+            }
+            base += line.len();
+        }
+        out
+    } else {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type `{content_type}` is not accepted: send application/json (an event or an array) or application/x-ndjson"),
+        ));
+    };
+    if events.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "no events in the request".into(),
+        ));
+    }
+    Ok(events)
+}
+
+async fn ingest(
+    State(gw): State<Arc<Gateway>>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match ingest_inner(&gw, &dataset, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn ingest_inner(
+    gw: &Gateway,
+    dataset: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ds = gw.datasets.get(dataset).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown dataset `{dataset}`"),
+        )
+    })?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(k) = &idempotency_key {
+        if let Some((status, body)) = gw
+            .replays
+            .lock()
+            .expect("lock")
+            .get(&(dataset.to_owned(), k.clone()))
+            .cloned()
+        {
+            let mut resp = (status, Json(body)).into_response();
+            resp.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(resp);
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bytes: Bytes = axum::body::to_bytes(body, gw.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {} bytes", gw.max_body_bytes),
+            )
+        })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    let events = split_events(&content_type, text)?;
+
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let meta = Meta {
+        producer_service: &gw.producer_service,
+        ingested_at: now.clone(),
+        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()),
+    };
+    let single = events.len() == 1;
+    let mut sends = Vec::with_capacity(events.len());
+    for (i, raw) in events.iter().enumerate() {
+        let ingestion_id = match (&idempotency_key, single) {
+            (Some(k), true) => k.clone(),
+            (Some(k), false) => format!("{k}-{i}"),
+            (None, _) => uuid::Uuid::now_v7().to_string(),
+        };
+        let hdrs = ds.headers(&meta, &ingestion_id);
+        let parsed: Value = serde_json::from_str(raw)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
+        match ds.validate(&parsed, raw.as_bytes()) {
+            Ok(key) => sends.push((
+                ingestion_id,
+                None,
+                gw.producer.send(ds.raw_record(raw.as_bytes(), &key, &hdrs)),
+            )),
+            Err(invalid) => {
+                let record = ds.dlq_record(raw.as_bytes(), &invalid, &hdrs, &now);
+                sends.push((ingestion_id, Some(invalid), gw.dlq_producer.send(record)));
+            }
+        }
+    }
+    let (ids, invalids, futures): (Vec<_>, Vec<_>, Vec<_>) =
+        sends
+            .into_iter()
+            .fold((vec![], vec![], vec![]), |mut acc, (a, b, c)| {
+                acc.0.push(a);
+                acc.1.push(b);
+                acc.2.push(c);
+                acc
+            });
+    let outcomes = join_all(futures).await;
+    let mut results = Vec::with_capacity(outcomes.len());
+    let (mut accepted, mut dead_lettered, mut failed) = (0, 0, 0);
+    for ((id, invalid), outcome) in ids.into_iter().zip(invalids).zip(outcomes) {
+        results.push(match (invalid, outcome) {
+            (None, Ok(d)) => {
+                accepted += 1;
+                tracing::info!(dataset, topic = %d.topic, partition = d.partition, offset = d.offset, ingestion_id = %id, "accepted");
+                json!({"ingestion_id": id, "status": "accepted", "topic": d.topic, "partition": d.partition, "offset": d.offset})
+            }
+            (Some(Invalid { step, errors }), Ok(d)) => {
+                dead_lettered += 1;
+                tracing::warn!(dataset, step, errors = ?errors, dlq_topic = %d.topic, offset = d.offset, ingestion_id = %id, "invalid event dead-lettered");
+                json!({"ingestion_id": id, "status": "invalid", "step": step, "errors": errors,
+                       "dlq": {"topic": d.topic, "partition": d.partition, "offset": d.offset}})
+            }
+            (_, Err(e)) => {
+                failed += 1;
+                tracing::error!(dataset, ingestion_id = %id, error = %e.error, "event not written to Kafka");
+                json!({"ingestion_id": id, "status": "failed", "error": "not written to Kafka; retry later", "retriable": e.error.is_retriable()})
+            }
+        });
+    }
+    let status = if failed > 0 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if dead_lettered == 0 {
+        StatusCode::OK
+    } else if accepted == 0 {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    let body = json!({"accepted": accepted, "invalid": dead_lettered, "failed": failed, "results": results});
+    if let (Some(k), true) = (
+        idempotency_key,
+        status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY,
+    ) {
+        let mut replays = gw.replays.lock().expect("lock");
+        if replays.len() >= IDEMPOTENCY_CAPACITY {
+            replays.clear();
+        }
+        replays.insert((dataset.to_owned(), k), (status, body.clone()));
+    }
+    let mut resp = (status, Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_bodies_and_names_byte_positions() {
+        assert_eq!(
+            split_events("application/json", r#"{"a":1}"#).unwrap(),
+            [r#"{"a":1}"#]
+        );
+        assert_eq!(
+            split_events("application/json; charset=utf-8", r#"[{"a":1}, {"b":2}]"#).unwrap(),
+            [r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+        assert_eq!(
+            split_events("application/x-ndjson", "{\"a\":1}\n\n{\"b\":2}\n").unwrap(),
+            ["{\"a\":1}", "{\"b\":2}"]
+        );
+        let e = split_events("application/x-ndjson", "{\"a\":1}\n{\"b\":}\n").unwrap_err();
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.contains("at byte 13"), "{}", e.1);
+        let e = split_events("application/json", "{\"a\": tru}").unwrap_err();
+        assert!(e.1.contains("at byte 9"), "{}", e.1);
+        assert_eq!(
+            split_events("text/plain", "x").unwrap_err().0,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(
+            split_events("application/json", "[]").unwrap_err().0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
