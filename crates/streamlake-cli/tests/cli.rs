@@ -733,6 +733,21 @@ fn case(format: &str) -> Case {
     }
 }
 
+/// The broker's bootstrap address and the registry's URL.
+fn endpoints() -> (&'static str, String) {
+    (
+        &broker().bootstrap,
+        streamlake_test_support::registry().url(),
+    )
+}
+
+impl Case {
+    /// The documents as JSON lines.
+    fn lines(&self) -> String {
+        self.docs.iter().map(|d| d.to_string() + "\n").collect()
+    }
+}
+
 /// Sorted by `id`; Python's `MessageToDict` writes int64 as a string (proto3 JSON mapping).
 fn sorted_by_id(mut docs: Vec<Value>) -> Vec<Value> {
     for d in &mut docs {
@@ -754,11 +769,8 @@ fn schema_script() -> String {
 fn python_reads_streamlake(format: &str) {
     let c = case(format);
     let t = topic(&format!("sr-out-{format}"), 2);
-    let (b, r) = (
-        &broker().bootstrap,
-        streamlake_test_support::registry().url(),
-    );
-    let input: String = c.docs.iter().map(|d| d.to_string() + "\n").collect();
+    let (b, r) = endpoints();
+    let input = c.lines();
     let out = run(
         &[
             "produce",
@@ -801,11 +813,8 @@ fn python_reads_streamlake(format: &str) {
 fn streamlake_reads_python(format: &str) {
     let c = case(format);
     let t = topic(&format!("sr-in-{format}"), 2);
-    let (b, r) = (
-        &broker().bootstrap,
-        streamlake_test_support::registry().url(),
-    );
-    let input: String = c.docs.iter().map(|d| d.to_string() + "\n").collect();
+    let (b, r) = endpoints();
+    let input = c.lines();
     // For Protobuf the script needs the id the .proto has in the registry (see the script).
     let registered = run(
         &[
@@ -1021,10 +1030,7 @@ fn protobuf_message_choice_and_field_errors() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema_file(&dir, "shop.proto", "syntax = \"proto3\";\npackage shop;\nmessage Shoe { int64 id = 1; }\nmessage Order { string order_id = 1; repeated Line lines = 2; message Line { string sku = 1; int32 qty = 2; } }\n");
     let t = topic("sr-proto-msg", 1);
-    let (b, r) = (
-        &broker().bootstrap,
-        streamlake_test_support::registry().url(),
-    );
+    let (b, r) = endpoints();
     let input = "{\"order_id\":\"O-1\",\"lines\":[{\"sku\":\"A\",\"qty\":2}]}\n{\"order_id\":\"O-2\",\"lines\":[{\"sku\":\"B\",\"qty\":\"two\"}]}\n";
     let out = run(
         &[
@@ -1080,10 +1086,7 @@ fn summary_count(stderr: &str, word: &str) -> u64 {
 #[test]
 fn datagen_registers_shoe_proto_and_produces_protobuf() {
     let t = topic("datagen-shoes", 3);
-    let (b, r) = (
-        &broker().bootstrap,
-        streamlake_test_support::registry().url(),
-    );
+    let (b, r) = endpoints();
     let schema = repo_root().join("schemas/shoe.proto").display().to_string();
     let out = run(
         &[
@@ -1278,10 +1281,7 @@ fn keys_and_values_both_through_the_registry() {
         r#"{"type":"record","name":"OrderKey","namespace":"shop","fields":[{"name":"region","type":"string"},{"name":"n","type":"long"}]}"#,
     );
     let t = topic("sr-keys", 2);
-    let (b, r) = (
-        &broker().bootstrap,
-        streamlake_test_support::registry().url(),
-    );
+    let (b, r) = endpoints();
     let input = "{\"k\":{\"region\":\"eu\",\"n\":1},\"id\":1,\"brand\":\"Acme\"}\n";
     // A structured Avro key taken from /k; the whole line is the value, as plain JSON.
     let out = run(

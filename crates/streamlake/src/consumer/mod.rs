@@ -227,18 +227,20 @@ impl Consumer {
     /// Marks `partition` as read to its end; true when every assigned partition is.
     fn partition_reached_end(&self, partition: i32) -> bool {
         let mut at_end = self.at_end.lock().expect("lock");
-        if let Ok(assignment) = self.inner.assignment() {
-            // Group mode: follow the current assignment.
-            if self.has_group {
-                let current: Vec<_> = assignment
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
-                at_end.retain(|k, _| current.contains(k));
-                for k in current {
-                    at_end.entry(k).or_insert(false);
-                }
+        // Group mode: follow the current assignment (assign mode knows its partitions).
+        if let Some(assignment) = self
+            .has_group
+            .then(|| self.inner.assignment().ok())
+            .flatten()
+        {
+            let current: Vec<_> = assignment
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+            at_end.retain(|k, _| current.contains(k));
+            for k in current {
+                at_end.entry(k).or_insert(false);
             }
         }
         for ((_, p), end) in at_end.iter_mut() {

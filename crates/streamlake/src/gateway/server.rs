@@ -29,7 +29,8 @@ pub struct Gateway {
     dlq_producer: Producer,
     producer_service: String,
     max_body_bytes: usize,
-    kafka: Config,
+    /// One admin client for readiness probes, created once.
+    admin: Arc<Admin>,
     replays: Mutex<HashMap<(String, String), (StatusCode, Value)>>,
 }
 
@@ -78,13 +79,16 @@ impl Gateway {
         }
         let producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
         let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
+        let admin = Arc::new(
+            Admin::new(kafka, Duration::from_secs(2)).map_err(|e| GatewayError(e.to_string()))?,
+        );
         Ok(Self {
             datasets,
             producer,
             dlq_producer,
             producer_service: config.producer_service.clone(),
             max_body_bytes: config.max_body_bytes,
-            kafka: kafka.clone(),
+            admin,
             replays: Mutex::new(HashMap::new()),
         })
     }
@@ -129,14 +133,10 @@ impl IntoResponse for ApiError {
 }
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    let kafka = gw.kafka.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        Admin::new(&kafka, Duration::from_secs(2))
-            .and_then(|a| a.describe(None))
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
+    let admin = Arc::clone(&gw.admin);
+    let ok = tokio::task::spawn_blocking(move || admin.describe(None).is_ok())
+        .await
+        .unwrap_or(false);
     if ok {
         Json(json!({"status": "ready"})).into_response()
     } else {
