@@ -2,13 +2,16 @@
 # StreamLake's benchmark suite (not a test): comparisons run side by side, on one broker, in one
 # run, reported as ratios and written to docs/benchmarks.md.
 #
-#   bench/run.sh [COUNT]     default COUNT=200000
+#   bench/run.sh [COUNT [SECTIONS]]     default COUNT=200000, SECTIONS="datagen gateway"
 #
 # 1. datagen: Protobuf Shoe events through the Schema Registry to tansu (memory storage),
 #    `streamlake datagen` against a Python confluent-kafka + ProtobufSerializer loop.
+# 2. gateway: `streamlake serve` under wrk load (single events and 100-event batches) against
+#    `streamlake produce` of the same events (bench/gateway.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-200000}"
+SECTIONS="${2:-datagen gateway}"
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p streamlake-cli
@@ -28,6 +31,7 @@ for p in "$KPORT" "$RPORT"; do
 done
 B=127.0.0.1:$KPORT
 R=http://127.0.0.1:$RPORT
+if [[ " $SECTIONS " == *" datagen "* ]]; then
 for t in bench-sl-shoes bench-py-shoes; do $SL topics create -b "$B" "$t" -p 6 -r 1 >/dev/null; done
 
 echo "datagen: $COUNT Protobuf shoe events each" >&2
@@ -43,13 +47,10 @@ SL_SECS=$(python3 -c "import re,sys; l=[l for l in open(sys.argv[1]) if l.starts
 PY_JSON=$($PY bench/python_shoes.py "$B" bench-py-shoes "$COUNT" schemas/shoe.proto 2>/dev/null)
 PY_SECS=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['failed']==0; print(d['seconds'])" "$PY_JSON")
 
-python3 - "$COUNT" "$SL_SECS" "$PY_SECS" <<'PYEOF'
-import os, platform, subprocess, sys
-count, sl, py = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+python3 - "$COUNT" "$SL_SECS" "$PY_SECS" "$(python3 bench/report.py --machine)" <<'PYEOF' | python3 bench/report.py "## datagen: Protobuf shoe events through the registry"
+import subprocess, sys
+count, sl, py, machine = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 sl_rate, py_rate = count / sl, count / py
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
-rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
 pyver = subprocess.run([".venv/bin/python", "-c", "import confluent_kafka,sys; print(sys.version.split()[0] + ',' + confluent_kafka.__version__ + ',' + confluent_kafka.libversion()[0])"], capture_output=True, text=True).stdout.strip().split(",")
 table = f"""| producer | events | seconds | events/s |
 | --- | ---: | ---: | ---: |
@@ -57,10 +58,9 @@ table = f"""| producer | events | seconds | events/s |
 | Python confluent-kafka + ProtobufSerializer | {count:,} | {py:.2f} | {py_rate:,.0f} |
 
 Ratio: StreamLake / Python = **{sl_rate / py_rate:.2f}x**"""
-print(table)
-section = f"""## datagen: Protobuf shoe events through the registry
+print(f"""## datagen: Protobuf shoe events through the registry
 
-Machine: {os.cpu_count()} cores ({cpu}), {int(mem) // 1024} MiB memory; {rustc}; Python {pyver[0] if pyver else '?'},
+Machine: {machine}; Python {pyver[0] if pyver else '?'},
 confluent-kafka {pyver[1] if len(pyver) > 1 else '?'} (librdkafka {pyver[2] if len(pyver) > 2 else '?'}); broker tansu 0.6.0 with memory storage,
 registry rivven-schema 0.0.22, all on loopback. Command: `bench/run.sh {count}`.
 
@@ -77,17 +77,9 @@ Reading the figures: the broker runs on the same machine and shares its cores wi
 so on a small machine both sides are bound by the broker and the ratio moves from run to run;
 compare several runs before drawing conclusions.
 
-{table}
-"""
-path = "docs/benchmarks.md"
-head = "# Benchmarks\n\nMeasured by `bench/run.sh`, never by the test suite. Re-run it when a change could affect speed.\n\n"
-text = open(path).read() if os.path.exists(path) else head
-marker = "## datagen: Protobuf shoe events through the registry"
-if marker in text:
-    before, _, rest = text.partition(marker)
-    nxt = rest.find("\n## ")
-    text = before + section + (rest[nxt + 1:] if nxt >= 0 else "")
-else:
-    text = text.rstrip() + "\n\n" + section
-open(path, "w").write(text)
+{table}""")
 PYEOF
+fi
+if [[ " $SECTIONS " == *" gateway "* ]]; then
+  source bench/gateway.sh
+fi

@@ -1406,6 +1406,28 @@ fn http_post(
     Ok((status, body))
 }
 
+/// `streamlake serve --config cfg` listening on `port`.
+fn start_serve(cfg: &std::path::Path, port: u16) -> (std::process::Child, String) {
+    let mut child = streamlake()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("serve exited with {status}: {stderr}");
+        }
+        assert!(Instant::now() < deadline, "gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, addr)
+}
+
 #[test]
 fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
     let dir = tempfile::tempdir().unwrap();
@@ -1425,18 +1447,7 @@ fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
         ),
     )
     .unwrap();
-    let mut child = streamlake()
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, addr) = start_serve(&cfg, port);
     let (status, body) = http_post(
         &addr,
         "/v1/datasets/orders/events",
@@ -1506,4 +1517,51 @@ fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
         0,
         "whole batches only: {accepted_batches}"
     );
+}
+
+#[test]
+fn the_gateway_answers_as_its_openapi_document_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, dlq) = (topic("gw-api-raw", 1), topic("gw-api-dlq", 1));
+    let port = streamlake_test_support::free_port();
+    let cfg = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{port}\nmax_body_bytes: 65536\nkafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n    required: [amount]\n",
+            broker().bootstrap
+        ),
+    )
+    .unwrap();
+    let (mut child, addr) = start_serve(&cfg, port);
+    let schemathesis = python().with_file_name("schemathesis");
+    let out = Command::new(&schemathesis)
+        .args([
+            "run",
+            &format!("http://{addr}/openapi.json"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            "--max-examples",
+            "30",
+            "--seed",
+            "7",
+        ])
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh --test", schemathesis.display()));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found differences:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.success());
+    // The generated requests reached Kafka: every one is accepted or dead-lettered.
+    let written = consume_json(&raw, &[]).len() + consume_json(&dlq, &[]).len();
+    assert!(written > 0, "no generated event was written\n{stdout}");
 }

@@ -6,6 +6,8 @@
 //! - [`unique_topic`] names topics so tests never share one; [`create_topic`] creates them.
 //! - [`python`] finds a Python with `confluent_kafka` for interoperability tests.
 //!
+//! - [`start_persistent_broker`] starts a broker of a test's own with SQLite storage, for tests
+//!   that stop and restart it.
 //! - [`registry`] starts one rivven-schema registry per test binary; [`start_registry`] one of a
 //!   test's own.
 //!
@@ -56,7 +58,14 @@ pub fn broker_requiring_authentication() -> &'static Broker {
 }
 
 fn start_broker(extra: &'static [&'static str]) -> Broker {
-    let port = free_port();
+    let service = start_tansu(free_port(), "memory://tansu/", extra);
+    Broker {
+        bootstrap: service.addr,
+    }
+}
+
+/// Starts tansu on `port` with `storage` and waits until it listens.
+fn start_tansu(port: u16, storage: &str, extra: &[&str]) -> Service {
     let url = format!("tcp://127.0.0.1:{port}");
     let mut args: Vec<String> = [
         "broker",
@@ -65,20 +74,28 @@ fn start_broker(extra: &'static [&'static str]) -> Broker {
         "--advertised-listener-url",
         &url,
         "--storage-engine",
-        "memory://tansu/",
+        storage,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
-    spawn_owned(
+    let pid = spawn_owned(
         tansu_binary(),
         args,
         "run scripts/setup.sh --test to install tansu",
     );
-    let bootstrap = format!("127.0.0.1:{port}");
-    wait_for_port(&bootstrap, "tansu");
-    Broker { bootstrap }
+    let addr = format!("127.0.0.1:{port}");
+    wait_for_port(&addr, "tansu");
+    Service { pid, addr }
+}
+
+/// A tansu broker of the test's own with SQLite storage in `dir`, on `port`: topics and records
+/// survive [`Service::kill`] and a new start on the same port and folder.
+pub fn start_persistent_broker(port: u16, dir: &std::path::Path) -> Service {
+    // tansu reads the part after `sqlite:///` as the path, so an absolute path keeps its slash.
+    let storage = format!("sqlite:///{}", dir.join("tansu.db").display());
+    start_tansu(port, &storage, &[])
 }
 
 /// A process started by [`spawn_owned`]; [`Service::kill`] stops it early.

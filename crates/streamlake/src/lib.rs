@@ -26,6 +26,7 @@ pub mod embedded;
 pub mod gateway;
 pub mod io;
 mod logging;
+pub mod metrics;
 pub mod producer;
 pub mod record;
 pub mod registry;

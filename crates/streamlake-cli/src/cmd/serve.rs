@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the file
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Schema Registry URL(s) for datasets in a registry format, overriding the file
+    /// [env: STREAMLAKE_SCHEMA_REGISTRY_URL]
+    #[arg(long, value_name = "URL")]
+    schema_registry: Option<String>,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -32,11 +36,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = &a.bootstrap_servers {
         loader = loader.flag("bootstrap_servers", b.as_str(), "--bootstrap-servers");
     }
+    if let Some(url) = &a.schema_registry {
+        loader = loader.flag("schema_registry.url", url.as_str(), "--schema-registry");
+    }
     let loaded = loader.load()?;
     print_notes(&loaded);
     let rt = runtime()?;
     let _in_runtime = rt.enter();
-    let gateway = Arc::new(Gateway::new(&gw_config, &loaded.config)?);
+    let gateway = Arc::new(rt.block_on(Gateway::new(&gw_config, &loaded.config))?);
     let listen = a.listen.unwrap_or_else(|| gw_config.listen.clone());
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
     rt.block_on(async {

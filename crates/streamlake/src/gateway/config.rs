@@ -1,5 +1,7 @@
 //! Gateway configuration: where to listen and which datasets exist.
 
+use crate::config::Secret;
+use crate::serdes::Format;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,60 @@ pub struct GatewayConfig {
     pub kafka: Option<serde_json::Value>,
     /// Datasets by name (the `{dataset}` in the URL).
     pub datasets: BTreeMap<String, DatasetConfig>,
+    /// API keys. When any are configured, every ingestion request needs
+    /// `Authorization: Bearer <key>` with a key allowed for the dataset.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// One API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who holds the key (logged and used as the metrics label; never the key itself).
+    pub name: String,
+    /// The key itself. Prefer `key_env`, which keeps it out of the file.
+    #[serde(default)]
+    pub key: Option<Secret>,
+    /// Environment variable that holds the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Datasets this key may write to. Empty: all of them.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Sustained requests per second allowed for this key; more get 429. Default: no limit.
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
+    /// Requests allowed at once above the sustained rate. Default: one second's worth.
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// How a dataset's events are checked and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetFormat {
+    /// The event's JSON bytes as sent, checked against `schema` (a JSON Schema file) if set.
+    #[default]
+    Json,
+    /// Avro in the Confluent wire format, through the schema registry.
+    Avro,
+    /// Protobuf in the Confluent wire format, through the schema registry.
+    Protobuf,
+    /// JSON checked by a JSON Schema in the Confluent wire format, through the schema registry.
+    JsonSchema,
+}
+
+impl DatasetFormat {
+    /// The serializer format.
+    pub fn format(self) -> Format {
+        match self {
+            Self::Json => Format::Json,
+            Self::Avro => Format::Avro,
+            Self::Protobuf => Format::Protobuf,
+            Self::JsonSchema => Format::JsonSchema,
+        }
+    }
 }
 
 /// One dataset.
@@ -35,8 +91,17 @@ pub struct DatasetConfig {
     pub dlq_topic: String,
     /// JSON pointer of the record key (required: every record has a key).
     pub key: String,
-    /// JSON Schema file, relative to the config file.
+    /// How events are written: `json` (default), `avro`, `protobuf` or `json-schema`; the last
+    /// three go through the schema registry (`kafka.schema_registry`).
+    #[serde(default)]
+    pub format: DatasetFormat,
+    /// Schema file, relative to the config file: a JSON Schema for `json`; for registry formats
+    /// the schema registered under the topic's value subject. Registry formats without a file
+    /// use the subject's latest version.
     pub schema: Option<PathBuf>,
+    /// Protobuf message to write (default: the first in the file).
+    #[serde(default)]
+    pub message: Option<String>,
     /// Written to the `schema_version` header. Default `v1`.
     #[serde(default = "default_version")]
     pub schema_version: String,
@@ -85,6 +150,20 @@ impl GatewayConfig {
         }
         if cfg.datasets.is_empty() {
             return Err(format!("{}: no datasets", path.display()));
+        }
+        for (i, k) in cfg.api_keys.iter().enumerate() {
+            let at = format!("api_keys[{i}] ({})", k.name);
+            if k.key.is_some() == k.key_env.is_some() {
+                return Err(format!("{at}: set exactly one of `key` and `key_env`"));
+            }
+            if let Some(d) = k.datasets.iter().find(|d| !cfg.datasets.contains_key(*d)) {
+                return Err(format!("{at}: dataset `{d}` is not configured"));
+            }
+            if let Some(r) = k.requests_per_second {
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(format!("{at}: requests_per_second must be above 0"));
+                }
+            }
         }
         Ok(cfg)
     }

@@ -3,6 +3,7 @@
 use super::config::DatasetConfig;
 use crate::record::Record;
 use crate::serdes::json_schema::JsonSchemaCodec;
+use crate::serdes::{SerdeError, Serializer};
 use serde_json::Value;
 
 /// A dataset ready to take events.
@@ -10,6 +11,8 @@ pub(crate) struct Dataset {
     pub name: String,
     pub config: DatasetConfig,
     pub schema: Option<JsonSchemaCodec>,
+    /// For registry formats: the serializer, prepared for the raw topic.
+    pub serializer: Option<Serializer>,
 }
 
 /// Request-wide metadata.
@@ -93,6 +96,24 @@ impl Dataset {
         Ok(key)
     }
 
+    /// The value written to the raw topic: the event's bytes as sent, or for registry formats
+    /// the event in the Confluent wire format.
+    pub(crate) fn encode(&self, event: &Value, raw: &[u8]) -> Result<Vec<u8>, Invalid> {
+        match &self.serializer {
+            None => Ok(raw.to_vec()),
+            Some(s) => s
+                .serialize_value(&self.config.topic, event)
+                .map_err(|e| Invalid {
+                    step: if matches!(e, SerdeError::Field { .. }) {
+                        "schema"
+                    } else {
+                        "serialize"
+                    },
+                    errors: vec![e.to_string()],
+                }),
+        }
+    }
+
     /// The metadata headers every record of this dataset carries.
     pub(crate) fn headers(&self, meta: &Meta<'_>, ingestion_id: &str) -> Vec<(String, String)> {
         let mut h = vec![
@@ -114,12 +135,14 @@ impl Dataset {
         h
     }
 
-    /// The record for the raw topic: the event bytes as sent, keyed.
-    pub(crate) fn raw_record(&self, raw: &[u8], key: &str, headers: &[(String, String)]) -> Record {
-        with_headers(
-            Record::new(&self.config.topic, raw.to_vec()).key(key.to_owned()),
-            headers,
-        )
+    /// The record for the raw topic, keyed.
+    pub(crate) fn raw_record(
+        &self,
+        value: Vec<u8>,
+        key: String,
+        headers: &[(String, String)],
+    ) -> Record {
+        with_headers(Record::new(&self.config.topic, value).key(key), headers)
     }
 
     /// The record for the DLQ: the original bytes, the original headers plus the reason.

@@ -14,13 +14,23 @@
 //!   `traceparent` when the request has one. A request repeated with the same
 //!   `Idempotency-Key` gets the first answer again and writes nothing.
 //!
+//! - Datasets in a registry format (Avro, Protobuf, JSON Schema) are serialized in the
+//!   Confluent wire format with the schema registered (or its latest version fetched) at start;
+//!   an event that does not fit is invalid, with the field named.
+//! - With API keys configured, a request without a valid key for the dataset writes nothing
+//!   (401/403); a key over its rate gets 429 with `Retry-After` and writes nothing.
+//!
 //! Status codes: 200 all accepted; 207 some accepted, some dead-lettered; 422 all
-//! dead-lettered; 400 malformed JSON (with the byte position) or no events; 404 unknown
-//! dataset; 413 body too large; 415 wrong content type; 503 Kafka unavailable.
+//! dead-lettered; 400 malformed JSON (with the byte position), no events or a bad
+//! `Idempotency-Key`; 401 no or unknown API key; 403 key not allowed for the dataset; 404
+//! unknown dataset; 413 body too large; 415 wrong content type; 429 over the key's rate; 503
+//! Kafka unavailable. `GET /openapi.json` describes all of it.
 
+mod auth;
 mod config;
 mod ingest;
+mod metrics;
 mod server;
 
-pub use config::{DatasetConfig, GatewayConfig};
+pub use config::{ApiKeyConfig, DatasetConfig, DatasetFormat, GatewayConfig};
 pub use server::{app, Gateway, GatewayError};

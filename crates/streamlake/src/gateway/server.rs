@@ -1,11 +1,15 @@
 //! The HTTP API: routes, request parsing, and the truthful per-event response.
 
+use super::auth::{ApiKeys, Denied};
 use super::config::GatewayConfig;
 use super::ingest::{Dataset, Invalid, Meta};
+use super::metrics::GatewayMetrics;
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::producer::Producer;
+use crate::registry::{Registry, Role};
 use crate::serdes::json_schema::JsonSchemaCodec;
+use crate::serdes::{LocalSchema, Serializer};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,7 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How many idempotency keys are remembered (per process).
 const IDEMPOTENCY_CAPACITY: usize = 100_000;
@@ -31,6 +35,9 @@ pub struct Gateway {
     max_body_bytes: usize,
     /// One admin client for readiness probes, created once.
     admin: Arc<Admin>,
+    keys: ApiKeys,
+    metrics: GatewayMetrics,
+    openapi: String,
     replays: Mutex<HashMap<(String, String), (StatusCode, Value)>>,
 }
 
@@ -48,25 +55,56 @@ impl std::fmt::Debug for Gateway {
 pub struct GatewayError(pub String);
 
 impl Gateway {
-    /// Builds the gateway: schemas are loaded and checked, and two producers (raw and DLQ) are
+    /// Builds the gateway: schemas are loaded and checked (registry formats are registered, or
+    /// their latest version fetched, now), API keys resolved, and two producers (raw and DLQ)
     /// created with the production defaults.
-    pub fn new(config: &GatewayConfig, kafka: &Config) -> Result<Self, GatewayError> {
+    pub async fn new(config: &GatewayConfig, kafka: &Config) -> Result<Self, GatewayError> {
+        let needs_registry = config
+            .datasets
+            .values()
+            .any(|d| d.format.format().uses_registry());
+        let registry = match (&kafka.schema_registry.url, needs_registry) {
+            (Some(_), true) => Some(Arc::new(
+                Registry::new(&kafka.schema_registry).map_err(|e| GatewayError(e.to_string()))?,
+            )),
+            (None, true) => {
+                return Err(GatewayError(
+                    "a dataset uses a registry format: set kafka.schema_registry.url (or STREAMLAKE_SCHEMA_REGISTRY_URL)".into(),
+                ))
+            }
+            _ => None,
+        };
         let mut datasets = HashMap::new();
         for (name, d) in &config.datasets {
-            let schema = match &d.schema {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        GatewayError(format!(
-                            "datasets.{name}.schema: cannot read {}: {e}",
-                            path.display()
-                        ))
-                    })?;
-                    Some(
-                        JsonSchemaCodec::new(&text)
-                            .map_err(|e| GatewayError(format!("datasets.{name}.schema: {e}")))?,
-                    )
+            let at = |e: &dyn std::fmt::Display| GatewayError(format!("datasets.{name}: {e}"));
+            let format = d.format.format();
+            let (schema, serializer) = match (format.schema_type(), &d.schema) {
+                (None, None) => (None, None),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| at(&format_args!("cannot read {}: {e}", path.display())))?;
+                    (Some(JsonSchemaCodec::new(&text).map_err(|e| at(&e))?), None)
                 }
-                None => None,
+                (Some(schema_type), path) => {
+                    let local = match path {
+                        Some(p) => {
+                            let l =
+                                LocalSchema::from_file(p, Some(schema_type)).map_err(|e| at(&e))?;
+                            Some(match &d.message {
+                                Some(m) => l.with_message(m).map_err(|e| at(&e))?,
+                                None => l,
+                            })
+                        }
+                        None => None,
+                    };
+                    let mut settings = kafka.schema_registry.clone();
+                    settings.use_latest_version |= local.is_none();
+                    let serializer =
+                        Serializer::new(format, Role::Value, local, registry.clone(), &settings)
+                            .map_err(|e| at(&e))?;
+                    serializer.prepare(&d.topic).await.map_err(|e| at(&e))?;
+                    (None, Some(serializer))
+                }
             };
             datasets.insert(
                 name.clone(),
@@ -74,14 +112,18 @@ impl Gateway {
                     name: name.clone(),
                     config: d.clone(),
                     schema,
+                    serializer,
                 },
             );
         }
+        let keys = ApiKeys::new(&config.api_keys).map_err(GatewayError)?;
         let producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
         let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
         let admin = Arc::new(
             Admin::new(kafka, Duration::from_secs(2)).map_err(|e| GatewayError(e.to_string()))?,
         );
+        let mut names: Vec<&str> = config.datasets.keys().map(String::as_str).collect();
+        names.sort_unstable();
         Ok(Self {
             datasets,
             producer,
@@ -89,6 +131,9 @@ impl Gateway {
             producer_service: config.producer_service.clone(),
             max_body_bytes: config.max_body_bytes,
             admin,
+            openapi: openapi_document(&names, keys.enabled()),
+            keys,
+            metrics: GatewayMetrics::new(),
             replays: Mutex::new(HashMap::new()),
         })
     }
@@ -105,6 +150,21 @@ impl Gateway {
     }
 }
 
+/// The OpenAPI document, with the configured datasets as the path parameter's values and the
+/// bearer scheme when API keys are on.
+fn openapi_document(datasets: &[&str], api_keys: bool) -> String {
+    let mut doc: Value =
+        serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is valid JSON");
+    let op = &mut doc["paths"]["/v1/datasets/{dataset}/events"]["post"];
+    op["parameters"][0]["schema"]["enum"] = json!(datasets);
+    if api_keys {
+        op["security"] = json!([{"bearer": []}]);
+        doc["components"]["securitySchemes"] =
+            json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    }
+    doc.to_string()
+}
+
 /// The router, without a socket (tests call it directly).
 pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
@@ -114,7 +174,25 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             get(|| async { Json(json!({"status": "alive"})) }),
         )
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .with_state(gateway)
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        gw.metrics.registry.encode(),
+    )
+        .into_response()
+}
+
+async fn openapi(State(gw): State<Arc<Gateway>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        gw.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// An error response: a status and a safe message (internals are logged, not sent).
@@ -128,7 +206,31 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if self.0 == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         resp
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Missing => Self(
+                StatusCode::UNAUTHORIZED,
+                "an API key is required: send `Authorization: Bearer <key>`".into(),
+            ),
+            Denied::Unknown => Self(StatusCode::UNAUTHORIZED, "the API key is not valid".into()),
+            Denied::Forbidden(name) => Self(
+                StatusCode::FORBIDDEN,
+                format!("API key `{name}` may not write to this dataset"),
+            ),
+            Denied::Limited(name, _) => Self(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("API key `{name}` is over its rate limit; retry later"),
+            ),
+        }
     }
 }
 
@@ -212,10 +314,59 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match ingest_inner(&gw, &dataset, &headers, body).await {
+    let started = Instant::now();
+    gw.metrics.in_flight.inc();
+    let resp = match ingest_inner(&gw, &dataset, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    gw.metrics.in_flight.dec();
+    let label = if gw.datasets.contains_key(&dataset) {
+        dataset.as_str()
+    } else {
+        "unknown"
+    };
+    gw.metrics.request(
+        label,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// The caller's `Idempotency-Key`: 1 to 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = v.as_bytes();
+    if bytes.is_empty() || bytes.len() > 200 || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+        ));
     }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// A well-formed W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or nothing.
+fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("traceparent")?.to_str().ok()?;
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    (parts.len() == 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && parts[1] != "0".repeat(32)
+        && hex(parts[2], 16)
+        && parts[2] != "0".repeat(16)
+        && hex(parts[3], 2))
+    .then_some(v)
 }
 
 async fn ingest_inner(
@@ -224,16 +375,30 @@ async fn ingest_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let key_name = match gw.keys.check(authorization, dataset) {
+        Ok(name) => name,
+        Err(Denied::Limited(name, wait)) => {
+            tracing::warn!(dataset, api_key = %name, "rate limited");
+            let mut resp = ApiError::from(Denied::Limited(name, wait)).into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return Ok(resp);
+        }
+        Err(denied) => {
+            tracing::warn!(dataset, reason = ?denied, "request refused");
+            return Err(denied.into());
+        }
+    };
     let ds = gw.datasets.get(dataset).ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
             format!("unknown dataset `{dataset}`"),
         )
     })?;
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let idempotency_key = idempotency_key(headers)?;
     if let Some(k) = &idempotency_key {
         if let Some((status, body)) = gw
             .replays
@@ -273,8 +438,10 @@ async fn ingest_inner(
     let meta = Meta {
         producer_service: &gw.producer_service,
         ingested_at: now.clone(),
-        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        traceparent: traceparent(headers),
     };
+    gw.metrics
+        .bytes(dataset, events.iter().map(|e| e.len() as u64).sum());
     let single = events.len() == 1;
     let mut sends = Vec::with_capacity(events.len());
     for (i, raw) in events.iter().enumerate() {
@@ -286,11 +453,14 @@ async fn ingest_inner(
         let hdrs = ds.headers(&meta, &ingestion_id);
         let parsed: Value = serde_json::from_str(raw)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
-        match ds.validate(&parsed, raw.as_bytes()) {
-            Ok(key) => sends.push((
+        let checked = ds
+            .validate(&parsed, raw.as_bytes())
+            .and_then(|key| Ok((key, ds.encode(&parsed, raw.as_bytes())?)));
+        match checked {
+            Ok((key, value)) => sends.push((
                 ingestion_id,
                 None,
-                gw.producer.send(ds.raw_record(raw.as_bytes(), &key, &hdrs)),
+                gw.producer.send(ds.raw_record(value, key, &hdrs)),
             )),
             Err(invalid) => {
                 let record = ds.dlq_record(raw.as_bytes(), &invalid, &hdrs, &now);
@@ -309,12 +479,12 @@ async fn ingest_inner(
             });
     let outcomes = join_all(futures).await;
     let mut results = Vec::with_capacity(outcomes.len());
-    let (mut accepted, mut dead_lettered, mut failed) = (0, 0, 0);
+    let (mut accepted, mut dead_lettered, mut failed) = (0u64, 0u64, 0u64);
     for ((id, invalid), outcome) in ids.into_iter().zip(invalids).zip(outcomes) {
         results.push(match (invalid, outcome) {
             (None, Ok(d)) => {
                 accepted += 1;
-                tracing::info!(dataset, topic = %d.topic, partition = d.partition, offset = d.offset, ingestion_id = %id, "accepted");
+                tracing::info!(dataset, api_key = key_name, topic = %d.topic, partition = d.partition, offset = d.offset, ingestion_id = %id, "accepted");
                 json!({"ingestion_id": id, "status": "accepted", "topic": d.topic, "partition": d.partition, "offset": d.offset})
             }
             (Some(Invalid { step, errors }), Ok(d)) => {
@@ -330,6 +500,9 @@ async fn ingest_inner(
             }
         });
     }
+    gw.metrics.events(dataset, "accepted", accepted);
+    gw.metrics.events(dataset, "invalid", dead_lettered);
+    gw.metrics.events(dataset, "failed", failed);
     let status = if failed > 0 {
         StatusCode::SERVICE_UNAVAILABLE
     } else if dead_lettered == 0 {
