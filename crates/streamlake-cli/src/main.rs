@@ -39,6 +39,9 @@ enum Command {
     /// Register, fetch and check schemas in the Schema Registry.
     #[command(subcommand)]
     Schema(cmd::schema::SchemaCommand),
+    /// Look into a disk spool, or replay it to Kafka.
+    #[command(subcommand)]
+    Spool(cmd::spool::SpoolCommand),
     /// Show the effective configuration or check a config file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Schema(c) => cmd::schema::run(c),
         Command::Config(c) => cmd::config::run(c),
+        Command::Spool(c) => cmd::spool::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1565,3 +1565,118 @@ fn the_gateway_answers_as_its_openapi_document_says() {
     let written = consume_json(&raw, &[]).len() + consume_json(&dlq, &[]).len();
     assert!(written > 0, "no generated event was written\n{stdout}");
 }
+
+#[test]
+fn records_spooled_with_no_broker_survive_sigkill_and_replay_when_it_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let port = streamlake_test_support::free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let topic = unique_topic("spooled-cli");
+    let (keys, per_key) = (4, 25);
+    let mut child = streamlake()
+        .args([
+            "produce",
+            "-b",
+            &bootstrap,
+            "-t",
+            &topic,
+            "--key-field",
+            "/k",
+        ])
+        .arg("--spool-dir")
+        .arg(&spool)
+        .env("STREAMLAKE_PRODUCER__DELIVERY_TIMEOUT_MS", "1000")
+        .env("STREAMLAKE_PRODUCER__REQUEST_TIMEOUT_MS", "500")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for seq in 0..per_key {
+        for k in 0..keys {
+            writeln!(stdin, "{{\"k\":\"k{k}\",\"seq\":{seq}}}").unwrap();
+        }
+    }
+    stdin.flush().unwrap();
+    // Wait until every record is on disk, then kill the producer without warning.
+    let status = |expect_ok: bool| {
+        let out = run(&["spool", "status", spool.to_str().unwrap()], "");
+        assert_eq!(out.status.success(), expect_ok, "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want = format!("{} pending", keys * per_key);
+    loop {
+        if spool.exists() && status(true).contains(&want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", status(true));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let inspected = run(&["spool", "inspect", spool.to_str().unwrap()], "");
+    let text = String::from_utf8(inspected.stdout).unwrap();
+    assert_eq!(
+        text.matches(" pending topic=").count(),
+        keys * per_key,
+        "{text}"
+    );
+    assert!(
+        text.contains("key=k0 value={\"k\":\"k0\",\"seq\":0}"),
+        "{text}"
+    );
+
+    // The broker comes up; replay drains the spool to it.
+    let broker_dir = tempfile::tempdir().unwrap();
+    let _tansu = streamlake_test_support::start_persistent_broker(port, broker_dir.path());
+    create_topic(&bootstrap, &topic, 2);
+    let out = run(
+        &[
+            "spool",
+            "replay",
+            "-b",
+            &bootstrap,
+            spool.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("replayed {} record(s); 0 left", keys * per_key)),
+        "{stderr}"
+    );
+    assert!(status(true).contains(" 0 pending"));
+
+    let out = run(
+        &[
+            "consume",
+            "-b",
+            &bootstrap,
+            "-t",
+            &topic,
+            "--print",
+            "json",
+            "--exit-at-end",
+        ],
+        "",
+    );
+    let mut seqs: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let v: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+        seqs.entry(r["key"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(v["seq"].as_i64().unwrap());
+    }
+    assert_eq!(seqs.len(), keys);
+    for (k, s) in seqs {
+        assert_eq!(s, (0..per_key as i64).collect::<Vec<_>>(), "key {k}");
+    }
+}

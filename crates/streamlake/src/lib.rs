@@ -31,6 +31,7 @@ pub mod producer;
 pub mod record;
 pub mod registry;
 pub mod serdes;
+pub mod spool;
 pub mod stats;
 
 pub use config::Config;

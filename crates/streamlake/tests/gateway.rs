@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use streamlake::gateway::{app, Gateway, GatewayConfig};
 use streamlake::registry::Registry;
 use streamlake::serdes::{Deserializer, Format};
-use streamlake::{Config, ConsumedRecord, Consumer, ConsumerOptions, Received, StartFrom};
+use streamlake::{Config, ConsumedRecord};
 use streamlake_test_support::{
     broker, create_topic, free_port, registry, repo_root, start_persistent_broker, unique_topic,
     unreachable_bootstrap,
@@ -101,33 +103,7 @@ async fn call(rig: &Rig, req: Request<Body>) -> (StatusCode, axum::http::HeaderM
 }
 
 async fn read(topic: &str, n: usize) -> Vec<ConsumedRecord> {
-    read_on(&broker().bootstrap, topic, n).await
-}
-
-/// At least `n` records of `topic` (all it holds once `n` are in).
-async fn read_on(bootstrap: &str, topic: &str, n: usize) -> Vec<ConsumedRecord> {
-    let consumer = Consumer::new(
-        &Config::with_bootstrap(bootstrap),
-        ConsumerOptions {
-            report_end: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    consumer.assign(topic, None, StartFrom::Beginning).unwrap();
-    let mut out = Vec::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Received::Record(r) => out.push(r),
-            Received::End if out.len() >= n => break,
-            Received::End => {}
-        }
-    }
-    out
+    common::read_on(&broker().bootstrap, topic, n).await
 }
 
 fn header<'a>(r: &'a ConsumedRecord, k: &str) -> &'a str {
@@ -619,7 +595,7 @@ async fn broker_down_is_503_and_requests_succeed_after_restart() {
     assert_eq!(s, StatusCode::OK);
 
     // Every accepted event is in the topic where the response said.
-    let records = read_on(&tansu.addr, &rig.raw, accepted.len()).await;
+    let records = common::read_on(&tansu.addr, &rig.raw, accepted.len()).await;
     for a in &accepted {
         let found = records.iter().find(|r| {
             i64::from(r.partition) == a["partition"].as_i64().unwrap()

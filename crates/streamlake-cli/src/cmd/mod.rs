@@ -8,4 +8,5 @@ pub mod dev;
 pub mod produce;
 pub mod schema;
 pub mod serve;
+pub mod spool;
 pub mod topics;

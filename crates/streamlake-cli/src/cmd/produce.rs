@@ -10,8 +10,10 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
+use streamlake::producer::{Accepted, CircuitConfig, SendError, SpoolingProducer};
 use streamlake::registry::Role;
 use streamlake::serdes::{Format, LocalSchema, Serializer};
+use streamlake::spool::SpoolConfig;
 use streamlake::stats::thousands;
 use streamlake::Producer;
 
@@ -86,6 +88,31 @@ pub struct ProduceArgs {
     /// Schema file for the key
     #[arg(long, value_name = "FILE")]
     key_schema: Option<PathBuf>,
+    /// Keep records Kafka cannot take in a disk spool in this folder (replayed in order when
+    /// the cluster is back, by this run or a later one, or `streamlake spool replay`)
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+}
+
+/// The producer of one run: plain, or spooling when `--spool-dir` is given.
+enum Sink {
+    Plain(Producer),
+    Spooling(SpoolingProducer),
+}
+
+impl Sink {
+    /// Sends one record; `on_done(Ok(spooled))` or `on_done(Err(error))` once.
+    fn send<F>(&self, record: streamlake::Record, on_done: F) -> Result<(), SendError>
+    where
+        F: FnOnce(Result<bool, SendError>) + Send + Sync + 'static,
+    {
+        match self {
+            Self::Plain(p) => p.send_with_callback(record, move |o| on_done(o.map(|_| false))),
+            Self::Spooling(p) => {
+                p.send_with_callback(record, move |o| on_done(o.map(|a| a == Accepted::Spooled)))
+            }
+        }
+    }
 }
 
 pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
@@ -159,7 +186,21 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{what} schema id {id}");
         }
     }
-    let producer = Producer::new(&loaded.config)?;
+    let producer = match &a.spool_dir {
+        None => Sink::Plain(Producer::new(&loaded.config)?),
+        Some(dir) => {
+            let _in_runtime = rt.enter();
+            let (p, report) = SpoolingProducer::new(
+                &loaded.config,
+                &SpoolConfig::with_dir(dir),
+                CircuitConfig::default(),
+            )?;
+            for d in report.iter().flat_map(|r| r.damage.iter()) {
+                eprintln!("spool damage: {d}");
+            }
+            Sink::Spooling(p)
+        }
+    };
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
 
     // Reading happens on its own thread so a signal is noticed even while stdin is idle.
@@ -175,6 +216,9 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
 
     let failed = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
+    let spooled = Arc::new(AtomicU64::new(0));
+    let direct = Arc::new(AtomicU64::new(0));
+    let mut sent = 0u64;
     let (mut line_no, mut skipped, mut input_failed) = (0usize, 0u64, false);
     let started = Instant::now();
     loop {
@@ -232,11 +276,21 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let size = record.size() as u64;
-        let (cb_failed, cb_bytes) = (Arc::clone(&failed), Arc::clone(&bytes));
+        let (cb_failed, cb_bytes, cb_spooled, cb_direct) = (
+            Arc::clone(&failed),
+            Arc::clone(&bytes),
+            Arc::clone(&spooled),
+            Arc::clone(&direct),
+        );
+        sent += 1;
         let n = line_no;
-        let sent = producer.send_with_callback(record, move |outcome| match outcome {
-            Ok(_) => {
+        let sent = producer.send(record, move |outcome| match outcome {
+            Ok(false) => {
                 cb_bytes.fetch_add(size, Ordering::Relaxed);
+                cb_direct.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(true) => {
+                cb_spooled.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 cb_failed.fetch_add(1, Ordering::Relaxed);
@@ -248,20 +302,41 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             eprintln!("failed: line {n}: {}", e.error);
         }
     }
-    let report = producer.close(delivery_timeout + Duration::from_secs(5));
+    let close_timeout = delivery_timeout + Duration::from_secs(5);
+    let (report, spool_report) = match producer {
+        Sink::Plain(p) => (p.close(close_timeout), None),
+        Sink::Spooling(p) => {
+            let r = rt.block_on(p.close(close_timeout));
+            (r.producer, Some(r))
+        }
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let failed = failed.load(Ordering::Relaxed);
+    let spooled = spooled.load(Ordering::Relaxed);
+    let delivered = direct.load(Ordering::Relaxed);
     eprintln!(
         "produced to {}: {} delivered, {} failed, {} skipped, {} bytes in {:.2}s ({} records/s)",
         a.topic,
-        report.delivered,
+        delivered,
         failed,
         skipped,
         bytes.load(Ordering::Relaxed),
         elapsed,
-        thousands(report.delivered as f64 / elapsed.max(1e-9)),
+        thousands(delivered as f64 / elapsed.max(1e-9)),
     );
-    Ok(if failed > 0 || input_failed || !report.all_delivered() {
+    let undelivered = match &spool_report {
+        // Spooled records are safe on disk: replayed later by this folder's next producer or
+        // `streamlake spool replay`.
+        Some(r) => {
+            eprintln!(
+                "spooled {spooled} record(s): {} replayed to Kafka so far, {} wait in the spool",
+                r.replayed, r.left_in_spool
+            );
+            delivered + spooled + failed < sent
+        }
+        None => !report.all_delivered(),
+    };
+    Ok(if failed > 0 || input_failed || undelivered {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

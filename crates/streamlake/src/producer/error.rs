@@ -53,6 +53,13 @@ pub enum ProduceError {
     /// The record was still queued when the producer was closed; it was not written.
     #[error("producer closed before the record was delivered")]
     Purged,
+    /// The circuit breaker is open (the cluster has not been taking records) and there is no
+    /// spool to keep the record in.
+    #[error("circuit open: Kafka has not been taking records; retry later")]
+    CircuitOpen,
+    /// The record could not be spooled (the spool stayed full, or the disk failed).
+    #[error("cannot spool the record: {0}")]
+    Spool(String),
     /// `flush` ran out of time with records still pending.
     #[error("{pending} record(s) still undelivered after the flush timeout")]
     FlushTimeout {
@@ -76,6 +83,8 @@ impl ProduceError {
             Self::QueueFull { .. }
             | Self::Timeout { .. }
             | Self::Purged
+            | Self::CircuitOpen
+            | Self::Spool(_)
             | Self::FlushTimeout { .. } => true,
             Self::Kafka { code, .. } => is_retriable_code(*code),
             _ => false,
@@ -107,6 +116,8 @@ impl ProduceError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::Fatal { .. } => "fatal",
             Self::Purged => "purged",
+            Self::CircuitOpen => "circuit_open",
+            Self::Spool(_) => "spool",
             Self::FlushTimeout { .. } => "flush_timeout",
             Self::Kafka { .. } => "kafka",
         }

@@ -19,11 +19,15 @@
 //! # Threads
 //! One librdkafka poll thread runs the delivery callbacks; keep callbacks short.
 
+mod circuit;
 mod context;
 mod error;
+mod spooling;
 
+pub use circuit::{Admit, Circuit, CircuitConfig, CircuitState};
 pub use context::{Counters, Outcome};
 pub use error::{ProduceError, SendError};
+pub use spooling::{Accepted, SpoolCounts, SpoolingCloseReport, SpoolingProducer};
 
 use crate::config::{ClientKind, Config};
 use crate::record::{Delivery, Record};
@@ -198,6 +202,13 @@ impl Producer {
     /// Flushes within `timeout`, then hands every record still undelivered back to its sender
     /// as [`ProduceError::Purged`], and reports the totals.
     pub fn close(self, timeout: Duration) -> CloseReport {
+        self.shutdown(timeout)
+    }
+
+    /// [`Producer::close`] for a shared producer: flushes within `timeout`, then hands every
+    /// record still undelivered back to its sender as [`ProduceError::Purged`]. The producer
+    /// stays usable.
+    pub fn shutdown(&self, timeout: Duration) -> CloseReport {
         let mut purged = 0;
         if self.inner.flush(timeout).is_err() {
             purged = self.counters.in_flight();

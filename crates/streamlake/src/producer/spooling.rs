@@ -1,0 +1,358 @@
+//! The spooling producer: a [`Producer`] with a circuit breaker and a disk spool, so a record
+//! accepted while Kafka is away waits on disk instead of being lost or held in memory.
+//!
+//! # Outcomes
+//! Every record given to [`SpoolingProducer::send`] ends as exactly one of:
+//! - [`Accepted::Delivered`]: acknowledged by Kafka, with its offset;
+//! - [`Accepted::Spooled`]: on disk (per the spool's fsync policy), to be replayed in order when
+//!   the cluster is back;
+//! - an error with the record handed back: permanent errors (too large, unknown topic, not
+//!   authorized), fatal producer errors, or a spool that stayed full (`spool.on_full`).
+//!
+//! # Order
+//! While the spool holds records, new records are appended behind them, so records of one key
+//! are replayed in the order they were accepted. A record that was already in flight when the
+//! cluster went away is spooled when its failure is reported, which can be after records
+//! accepted later; records of that key can then be replayed out of order.
+//!
+//! # Replay
+//! A background task replays the spool whenever the circuit lets records through: a batch at a
+//! time, acknowledged in the spool only once Kafka has acknowledged it. A failed batch is
+//! handed out again from the first unacknowledged record (at least once: records of the batch
+//! already written may be written again). A record Kafka refuses for good during replay (too
+//! large, unknown topic, not authorized) is logged at `error` with its topic and key, counted
+//! in `replay_rejected`, and skipped so it cannot block the spool.
+
+use super::circuit::{Admit, Circuit, CircuitConfig, CircuitState};
+use super::{CloseReport, ProduceError, Producer, SendError};
+use crate::config::Config;
+use crate::record::{Delivery, Record};
+use crate::spool::{OpenReport, Spool, SpoolConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records handed out per replay batch.
+const REPLAY_BATCH: usize = 500;
+/// How often the replay task looks at the spool when there is nothing to do.
+const REPLAY_IDLE: Duration = Duration::from_millis(200);
+
+/// How an accepted record ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// Acknowledged by Kafka.
+    Delivered(Delivery),
+    /// On disk in the spool, to be replayed.
+    Spooled,
+}
+
+/// Totals of a [`SpoolingProducer`].
+#[derive(Debug, Default)]
+pub struct SpoolCounts {
+    /// Records appended to the spool.
+    pub spooled: AtomicU64,
+    /// Spooled records delivered by replay.
+    pub replayed: AtomicU64,
+    /// Spooled records Kafka refused for good during replay (logged and skipped).
+    pub replay_rejected: AtomicU64,
+}
+
+/// What [`SpoolingProducer::close`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolingCloseReport {
+    /// The producer's own totals.
+    pub producer: CloseReport,
+    /// Records appended to the spool over the producer's life (undelivered ones at close
+    /// included).
+    pub spooled: u64,
+    /// Spooled records replayed to Kafka.
+    pub replayed: u64,
+    /// Records still in the spool, replayed by the next producer on the same folder.
+    pub left_in_spool: u64,
+}
+
+struct Shared {
+    producer: Producer,
+    spool: Option<Spool>,
+    circuit: Circuit,
+    /// Set while the spool may hold records: new records then queue behind them.
+    draining: AtomicBool,
+    /// Held while deciding to spool and appending, and while the replay task decides that the
+    /// spool is empty, so no record slips past the ones on disk.
+    mode: Mutex<()>,
+    counts: SpoolCounts,
+    stop: AtomicBool,
+}
+
+/// A producer that spools what Kafka cannot take. Create it inside a tokio runtime (the replay
+/// task runs on it).
+pub struct SpoolingProducer {
+    shared: Arc<Shared>,
+    replayer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SpoolingProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolingProducer")
+            .field("circuit", &self.shared.circuit.state())
+            .field("counts", &self.shared.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpoolingProducer {
+    /// A producer for `config`, with the spool of `spool` (off when `spool.dir` is unset: then
+    /// an open circuit fails records at once) and the breaker of `circuit`. Returns what
+    /// opening the spool found (damaged segments are reported there).
+    pub fn new(
+        config: &Config,
+        spool: &SpoolConfig,
+        circuit: CircuitConfig,
+    ) -> Result<(Self, Option<OpenReport>), ProduceError> {
+        let producer = Producer::new(config)?;
+        let (spool, report) = match &spool.dir {
+            Some(dir) => {
+                let (s, r) = Spool::open(dir, spool.clone())
+                    .map_err(|e| ProduceError::Config(format!("spool: {e}")))?;
+                (Some(s), Some(r))
+            }
+            None => (None, None),
+        };
+        let pending = spool
+            .as_ref()
+            .is_some_and(|s| s.status().map_or(true, |st| st.pending_records > 0));
+        let shared = Arc::new(Shared {
+            producer,
+            spool,
+            circuit: Circuit::new(circuit),
+            // Whatever a previous run left is replayed before anything new is sent.
+            draining: AtomicBool::new(pending),
+            mode: Mutex::new(()),
+            counts: SpoolCounts::default(),
+            stop: AtomicBool::new(false),
+        });
+        let replayer = shared
+            .spool
+            .is_some()
+            .then(|| tokio::spawn(replay_loop(Arc::clone(&shared))));
+        Ok((Self { shared, replayer }, report))
+    }
+
+    /// Sends one record: delivered, spooled, or an error with the record.
+    pub async fn send(&self, record: Record) -> Result<Accepted, SendError> {
+        let s = &self.shared;
+        if s.spool.is_some() && s.draining.load(Ordering::SeqCst) {
+            let _mode = s.mode.lock().expect("lock");
+            if s.draining.load(Ordering::SeqCst) {
+                return s.spool_record(record);
+            }
+        }
+        match s.circuit.admit() {
+            Admit::Refuse if s.spool.is_some() => {
+                let _mode = s.mode.lock().expect("lock");
+                s.draining.store(true, Ordering::SeqCst);
+                return s.spool_record(record);
+            }
+            Admit::Refuse => {
+                return Err(SendError {
+                    error: ProduceError::CircuitOpen,
+                    record,
+                })
+            }
+            Admit::Send | Admit::Probe => {}
+        }
+        let outcome = s.producer.send(record).await;
+        s.settle(outcome)
+    }
+
+    /// Sends one record without waiting; `on_done` is called once with its outcome (on the
+    /// producer's poll thread, or at once when the record goes straight to the spool). A
+    /// record refused before it was accepted comes back in the error and `on_done` is not
+    /// called.
+    pub fn send_with_callback<F>(&self, record: Record, on_done: F) -> Result<(), SendError>
+    where
+        F: FnOnce(Result<Accepted, SendError>) + Send + Sync + 'static,
+    {
+        let s = &self.shared;
+        let spool_now = s.spool.is_some()
+            && (s.draining.load(Ordering::SeqCst) || s.circuit.admit() == Admit::Refuse);
+        if spool_now {
+            let _mode = s.mode.lock().expect("lock");
+            s.draining.store(true, Ordering::SeqCst);
+            on_done(s.spool_record(record));
+            return Ok(());
+        }
+        if s.spool.is_none() && s.circuit.admit() == Admit::Refuse {
+            return Err(SendError {
+                error: ProduceError::CircuitOpen,
+                record,
+            });
+        }
+        let shared = Arc::clone(&self.shared);
+        s.producer
+            .send_with_callback(record, move |outcome| on_done(shared.settle(outcome)))
+    }
+
+    /// The circuit's state.
+    pub fn circuit(&self) -> CircuitState {
+        self.shared.circuit.state()
+    }
+
+    /// Running totals of the spool side.
+    pub fn counts(&self) -> &SpoolCounts {
+        &self.shared.counts
+    }
+
+    /// The producer underneath (its counters count direct sends and replays).
+    pub fn producer(&self) -> &Producer {
+        &self.shared.producer
+    }
+
+    /// Records in the spool not yet replayed.
+    pub fn spooled_pending(&self) -> u64 {
+        self.shared
+            .spool
+            .as_ref()
+            .and_then(|s| s.status().ok())
+            .map_or(0, |st| st.pending_records)
+    }
+
+    /// Stops the replay task, flushes within `timeout`, and spools every record still
+    /// undelivered (their `send` calls return [`Accepted::Spooled`]). Call it after the last
+    /// `send` has returned or been dropped.
+    pub async fn close(mut self, timeout: Duration) -> SpoolingCloseReport {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(task) = self.replayer.take() {
+            let _ = task.await;
+        }
+        let shared = Arc::clone(&self.shared);
+        let producer = tokio::task::spawn_blocking(move || shared.producer.shutdown(timeout))
+            .await
+            .unwrap_or(CloseReport {
+                accepted: 0,
+                delivered: 0,
+                failed: 0,
+                purged: 0,
+            });
+        let s = &self.shared;
+        if let Some(spool) = &s.spool {
+            let _ = spool.sync();
+        }
+        SpoolingCloseReport {
+            producer,
+            spooled: s.counts.spooled.load(Ordering::Relaxed),
+            replayed: s.counts.replayed.load(Ordering::Relaxed),
+            left_in_spool: self.spooled_pending(),
+        }
+    }
+}
+
+impl Shared {
+    /// Turns a direct send's outcome into the caller's: a retriable failure is spooled.
+    fn settle(&self, outcome: Result<Delivery, SendError>) -> Result<Accepted, SendError> {
+        match outcome {
+            Ok(d) => {
+                self.circuit.success();
+                Ok(Accepted::Delivered(d))
+            }
+            Err(e) if e.error.is_retriable() => {
+                self.circuit.failure();
+                if self.spool.is_some() {
+                    let _mode = self.mode.lock().expect("lock");
+                    self.draining.store(true, Ordering::SeqCst);
+                    self.spool_record(e.record)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends under the mode lock (the caller holds it, or the spool is the only path).
+    fn spool_record(&self, record: Record) -> Result<Accepted, SendError> {
+        let spool = self.spool.as_ref().expect("spooling needs a spool");
+        match spool.append(&record) {
+            Ok(()) => {
+                self.counts.spooled.fetch_add(1, Ordering::Relaxed);
+                Ok(Accepted::Spooled)
+            }
+            Err(e) => Err(SendError {
+                error: ProduceError::Spool(e.to_string()),
+                record,
+            }),
+        }
+    }
+}
+
+async fn replay_loop(s: Arc<Shared>) {
+    let spool = s.spool.as_ref().expect("replay needs a spool");
+    while !s.stop.load(Ordering::SeqCst) {
+        if !s.draining.load(Ordering::SeqCst) {
+            tokio::time::sleep(REPLAY_IDLE).await;
+            continue;
+        }
+        let max = match s.circuit.admit() {
+            Admit::Refuse => {
+                tokio::time::sleep(REPLAY_IDLE).await;
+                continue;
+            }
+            Admit::Probe => 1,
+            Admit::Send => REPLAY_BATCH,
+        };
+        let batch = {
+            let _mode = s.mode.lock().expect("lock");
+            let batch = spool.replay_batch(max);
+            if matches!(&batch, Ok(b) if b.is_empty()) {
+                s.draining.store(false, Ordering::SeqCst);
+            }
+            batch
+        };
+        let batch = match batch {
+            Ok(b) if b.is_empty() => continue,
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                tokio::time::sleep(REPLAY_IDLE).await;
+                continue;
+            }
+        };
+        let (positions, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let outcomes =
+            futures::future::join_all(records.into_iter().map(|r| s.producer.send(r))).await;
+        // Acknowledge the longest prefix that is done (delivered, or refused for good).
+        let mut done = None;
+        let mut failed = false;
+        for (pos, outcome) in positions.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {
+                    s.counts.replayed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.error.is_permanent() => {
+                    s.counts.replay_rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(topic = %e.record.topic, key = ?e.record.key, error = %e.error,
+                        "spooled record refused by Kafka for good; skipped");
+                }
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+            done = Some(*pos);
+        }
+        if let Some(pos) = done {
+            if let Err(e) = spool.ack(pos) {
+                tracing::error!(error = %e, "cannot record replay progress in the spool");
+            }
+        }
+        if failed {
+            s.circuit.failure();
+            if let Err(e) = spool.rewind() {
+                tracing::error!(error = %e, "cannot rewind the spool");
+            }
+            tokio::time::sleep(REPLAY_IDLE).await;
+        } else {
+            s.circuit.success();
+        }
+    }
+}
