@@ -1262,7 +1262,9 @@ fn ctrl_c_on_datagen_flushes_and_reports() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     let delivered = summary_count(&err, "delivered");
-    assert!(delivered > 100, "{err}");
+    // How many depends on how fast the process started on a busy machine; that some were
+    // sent and all of them are in the topic is what counts.
+    assert!(delivered > 0, "{err}");
     assert!(err.contains(" 0 failed"), "{err}");
     let records = consume_json(&t, &["--schema-registry", &r, "--value-format", "avro"]);
     assert_eq!(

@@ -58,6 +58,7 @@ async fn wait_for_drain(p: &SpoolingProducer, expect: u64) {
         .load(std::sync::atomic::Ordering::Relaxed)
         < expect
         || p.spooled_pending() > 0
+        || p.draining()
     {
         assert!(
             Instant::now() < deadline,

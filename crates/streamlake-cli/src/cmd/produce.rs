@@ -10,10 +10,9 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
-use streamlake::producer::{Accepted, CircuitConfig, SendError, SpoolingProducer};
+use streamlake::producer::{Accepted, SendError, SpoolingProducer};
 use streamlake::registry::Role;
 use streamlake::serdes::{Format, LocalSchema, Serializer};
-use streamlake::spool::SpoolConfig;
 use streamlake::stats::thousands;
 use streamlake::Producer;
 
@@ -90,6 +89,7 @@ pub struct ProduceArgs {
     key_schema: Option<PathBuf>,
     /// Keep records Kafka cannot take in a disk spool in this folder (replayed in order when
     /// the cluster is back, by this run or a later one, or `streamlake spool replay`)
+    /// [config: spool.dir]
     #[arg(long, value_name = "DIR")]
     spool_dir: Option<PathBuf>,
 }
@@ -122,6 +122,9 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(acks) = &a.acks {
         loader = loader.flag("producer.acks", acks.as_str(), "--acks");
+    }
+    if let Some(dir) = &a.spool_dir {
+        loader = loader.flag("spool.dir", dir.display().to_string(), "--spool-dir");
     }
     let loaded = loader.load()?;
     print_notes(&loaded);
@@ -186,20 +189,16 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{what} schema id {id}");
         }
     }
-    let producer = match &a.spool_dir {
-        None => Sink::Plain(Producer::new(&loaded.config)?),
-        Some(dir) => {
-            let _in_runtime = rt.enter();
-            let (p, report) = SpoolingProducer::new(
-                &loaded.config,
-                &SpoolConfig::with_dir(dir),
-                CircuitConfig::default(),
-            )?;
-            for d in report.iter().flat_map(|r| r.damage.iter()) {
-                eprintln!("spool damage: {d}");
-            }
-            Sink::Spooling(p)
+    let spooling = loaded.config.spool.enabled();
+    let producer = if spooling {
+        let _in_runtime = rt.enter();
+        let (p, report) = SpoolingProducer::from_config(&loaded.config)?;
+        for d in report.iter().flat_map(|r| r.damage.iter()) {
+            eprintln!("spool damage: {d}");
         }
+        Sink::Spooling(p)
+    } else {
+        Sink::Plain(Producer::new(&loaded.config)?)
     };
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub consumer: ConsumerConfig,
     /// Confluent-compatible Schema Registry settings.
     pub schema_registry: SchemaRegistryConfig,
+    /// The disk spool for records Kafka cannot take (off unless `spool.dir` is set).
+    pub spool: crate::spool::SpoolConfig,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             producer: ProducerConfig::default(),
             consumer: ConsumerConfig::default(),
             schema_registry: SchemaRegistryConfig::default(),
+            spool: crate::spool::SpoolConfig::default(),
         }
     }
 }
@@ -203,6 +206,10 @@ pub struct ProducerConfig {
     /// Default `murmur2_random`: the same key lands on the same partition as with the Java
     /// client, so StreamLake and Java producers can share a keyed topic.
     pub partitioner: String,
+    /// The circuit breaker of the spooling producer: after `failure_threshold` retriable
+    /// failures in a row (default 5) records go to the spool, or fail at once without one,
+    /// until a probe gets through (every `open_ms`, default 5000).
+    pub circuit: crate::producer::CircuitConfig,
     /// Raw librdkafka producer properties.
     pub properties: BTreeMap<String, String>,
 }
@@ -223,6 +230,7 @@ impl Default for ProducerConfig {
             retry_backoff_max_ms: 1_000,
             max_in_flight: 5,
             partitioner: "murmur2_random".to_owned(),
+            circuit: crate::producer::CircuitConfig::default(),
             properties: BTreeMap::new(),
         }
     }

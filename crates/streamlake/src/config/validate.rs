@@ -10,6 +10,9 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     consumer(config, &mut out);
     security(config, &mut out);
     registry(config, &mut out);
+    if let Err(e) = config.spool.validate() {
+        out.push(Problem::new("spool", e.to_string()));
+    }
     out.extend(client::passthrough_problems(config));
     out
 }

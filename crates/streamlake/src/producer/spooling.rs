@@ -138,6 +138,11 @@ impl SpoolingProducer {
         Ok((Self { shared, replayer }, report))
     }
 
+    /// A producer with the spool and breaker of `config` (`spool`, `producer.circuit`).
+    pub fn from_config(config: &Config) -> Result<(Self, Option<OpenReport>), ProduceError> {
+        Self::new(config, &config.spool, config.producer.circuit.clone())
+    }
+
     /// Sends one record: delivered, spooled, or an error with the record.
     pub async fn send(&self, record: Record) -> Result<Accepted, SendError> {
         let s = &self.shared;
@@ -206,6 +211,12 @@ impl SpoolingProducer {
     /// The producer underneath (its counters count direct sends and replays).
     pub fn producer(&self) -> &Producer {
         &self.shared.producer
+    }
+
+    /// Whether new records currently queue behind spooled ones (until the replay task finds
+    /// the spool empty).
+    pub fn draining(&self) -> bool {
+        self.shared.draining.load(Ordering::SeqCst)
     }
 
     /// Records in the spool not yet replayed.

@@ -2,7 +2,7 @@
 
 use super::error::SpoolError;
 use super::segment::{FRAME_HEADER_LEN, HEADER_LEN};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ const MIB: u64 = 1 << 20;
 /// Where and how records are kept on disk while Kafka is unavailable.
 ///
 /// Every default is set once, in the `Default` impl, and documented on its field.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     /// Folder holding the spool's segment files. Default: none, which turns the spool off
@@ -112,7 +112,7 @@ impl SpoolConfig {
 }
 
 /// When appended records are forced to disk (`fsync`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FsyncPolicy {
     /// Every append is on disk before it returns: survives a machine crash or power loss.
@@ -127,7 +127,7 @@ pub enum FsyncPolicy {
 }
 
 /// What `append` does when the spool is full (`on_full`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFull {
     /// Wait for acknowledged replays to free space, up to `block_timeout_ms`.
