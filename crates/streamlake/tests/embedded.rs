@@ -36,36 +36,45 @@ async fn records_survive_a_leader_going_down_and_keep_per_key_order() {
         (report.accepted, report.delivered, report.failed),
         (300, 300, 0)
     );
+    assert_exactly_once_in_order(&config, "orders", &sent).await;
+}
 
+/// Reads the whole topic and checks that every sent (key, n) is there once, in send order per
+/// key.
+async fn assert_exactly_once_in_order(config: &Config, topic: &str, sent: &[(String, u32)]) {
     let consumer = Consumer::new(
-        &config,
+        config,
         ConsumerOptions {
             report_end: true,
             ..Default::default()
         },
     )
     .unwrap();
-    consumer
-        .assign("orders", None, StartFrom::Beginning)
-        .unwrap();
+    consumer.assign(topic, None, StartFrom::Beginning).unwrap();
     let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
     let mut total = 0;
-    while total < 300 {
-        if let Received::Record(r) = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
-            by_key.entry(key).or_default().push(
-                std::str::from_utf8(&r.value.unwrap())
-                    .unwrap()
-                    .parse()
-                    .unwrap(),
-            );
-            total += 1;
+    // Once every record is in, keep reading until the topic stays quiet for 2 s, so a
+    // duplicate past the expected count would be seen too.
+    loop {
+        let wait = if total >= sent.len() { 2 } else { 30 };
+        match tokio::time::timeout(Duration::from_secs(wait), consumer.recv()).await {
+            Ok(Ok(Received::Record(r))) => {
+                let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+                by_key.entry(key).or_default().push(
+                    std::str::from_utf8(&r.value.unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                );
+                total += 1;
+            }
+            Ok(Ok(Received::End)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) if total >= sent.len() => break,
+            Err(_) => panic!("read {total} of {} records", sent.len()),
         }
     }
+    assert_eq!(total, sent.len(), "no record lost or duplicated");
     for (key, values) in by_key {
         let expected: Vec<u32> = sent
             .iter()
@@ -74,6 +83,60 @@ async fn records_survive_a_leader_going_down_and_keep_per_key_order() {
             .collect();
         assert_eq!(values, expected, "key {key}: every record once, in order");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_leaders_and_injected_retriable_errors_lose_and_duplicate_nothing() {
+    use rdkafka::types::RDKafkaApiKey;
+    use rdkafka::types::RDKafkaRespErr as E;
+    let cluster = EmbeddedCluster::start(3).unwrap();
+    cluster.create_topic("moves", 3, 3).unwrap();
+    let config = Config::with_bootstrap(cluster.bootstrap_servers());
+    let producer = Producer::new(&config).unwrap();
+    let mock = cluster.mock();
+    let mut sent = Vec::new();
+    for i in 0..600u32 {
+        match i {
+            100 => mock.request_errors(
+                RDKafkaApiKey::Produce,
+                &[
+                    E::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                    E::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                    E::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                    E::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                    E::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+                ],
+            ),
+            200 => {
+                mock.partition_leader("moves", 0, Some(2)).unwrap();
+                mock.partition_leader("moves", 1, Some(3)).unwrap();
+            }
+            300 => {
+                mock.partition_leader("moves", 0, Some(3)).unwrap();
+                mock.partition_leader("moves", 2, Some(1)).unwrap();
+            }
+            400 => mock.broker_down(2).unwrap(),
+            500 => mock.broker_up(2).unwrap(),
+            _ => {}
+        }
+        let key = format!("k{}", i % 7);
+        producer
+            .send_with_callback(Record::new("moves", i.to_string()).key(key.clone()), |o| {
+                assert!(o.is_ok(), "{o:?}")
+            })
+            .unwrap();
+        sent.push((key, i));
+        if i % 50 == 0 {
+            // Let the faults land while records are in flight.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let report = producer.close(Duration::from_secs(60));
+    assert_eq!(
+        (report.accepted, report.delivered, report.failed),
+        (600, 600, 0)
+    );
+    assert_exactly_once_in_order(&config, "moves", &sent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
