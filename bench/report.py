@@ -1,4 +1,4 @@
-"""Writes one section of docs/benchmarks.md: `report.py "## Title" < section.md`.
+"""Writes one section of a report: `report.py "## Title" [docs/benchmarks.md] < section.md`.
 
 The section (starting with its title line) replaces the one with the same title, or is appended.
 Also prints the machine line used by every section: `report.py --machine`.
@@ -8,8 +8,10 @@ import platform
 import subprocess
 import sys
 
-PATH = "docs/benchmarks.md"
-HEAD = "# Benchmarks\n\nMeasured by `bench/run.sh`, never by the test suite. Re-run it when a change could affect speed.\n\n"
+HEADS = {
+    "docs/benchmarks.md": "# Benchmarks\n\nMeasured by `bench/run.sh`, never by the test suite. Re-run it when a change could affect speed.\n\n",
+    "docs/reliability.md": "# Reliability\n\nReports of `bench/chaos.sh`: the producer under load while the broker is killed. The behaviour itself is checked by the test suite.\n\n",
+}
 
 
 def machine():
@@ -24,16 +26,17 @@ def main():
         print(machine())
         return
     marker = sys.argv[1]
+    path = sys.argv[2] if len(sys.argv) > 2 else "docs/benchmarks.md"
     section = sys.stdin.read().rstrip() + "\n"
     assert section.startswith(marker), "the section must start with its title"
-    text = open(PATH).read() if os.path.exists(PATH) else HEAD
+    text = open(path).read() if os.path.exists(path) else HEADS.get(path, "")
     if marker in text:
         before, _, rest = text.partition(marker)
         nxt = rest.find("\n## ")
         text = before + section + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + section
-    open(PATH, "w").write(text)
+    open(path, "w").write(text)
 
 
 main()

@@ -1682,3 +1682,59 @@ fn records_spooled_with_no_broker_survive_sigkill_and_replay_when_it_comes() {
         assert_eq!(s, (0..per_key as i64).collect::<Vec<_>>(), "key {k}");
     }
 }
+
+#[test]
+fn sigterm_under_load_with_a_spool_accounts_for_every_record_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let t = topic("sigterm-spool", 3);
+    let mut child = streamlake()
+        .args(["produce", "-b", &broker().bootstrap, "-t", &t, "--key-field", "/k"])
+        .arg("--spool-dir")
+        .arg(&spool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Far more than can be read before the signal; stops when the pipe closes.
+        for n in 0..2_000_000u64 {
+            if writeln!(stdin, "{{\"k\":\"k{}\",\"n\":{n}}}", n % 13).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let read: u64 = err
+        .split("interrupted after line ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(read > 0, "{err}");
+    assert!(err.contains(" 0 failed"), "{err}");
+    let in_topic = consume_json(&t, &[]).len() as u64;
+    let status = text(&run(&["spool", "status", spool.to_str().unwrap()], "").stdout);
+    let pending: u64 = status
+        .split(" record(s), ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(
+        in_topic + pending,
+        read,
+        "every record read is in the topic or the spool\n{err}\n{status}"
+    );
+}

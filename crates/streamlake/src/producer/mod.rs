@@ -224,6 +224,13 @@ impl Producer {
         }
     }
 
+    /// Hands every record still queued or in flight back to its sender as
+    /// [`ProduceError::Purged`] (a record already sent may still have been written). The
+    /// producer stays usable.
+    pub fn purge(&self) {
+        self.inner.purge(PurgeConfig::default().queue().inflight());
+    }
+
     /// Running totals of this producer.
     pub fn counters(&self) -> &Counters {
         &self.counters

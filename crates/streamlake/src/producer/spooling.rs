@@ -11,9 +11,10 @@
 //!
 //! # Order
 //! While the spool holds records, new records are appended behind them, so records of one key
-//! are replayed in the order they were accepted. A record that was already in flight when the
-//! cluster went away is spooled when its failure is reported, which can be after records
-//! accepted later; records of that key can then be replayed out of order.
+//! are replayed in the order they were accepted. When sending switches to the spool, records
+//! still in the client are purged and spooled first, and new records wait for that (at most the
+//! delivery timeout), so the order of a key holds across the switch. A purged record the
+//! broker had already written is written again on replay (at least once).
 //!
 //! # Replay
 //! A background task replays the spool whenever the circuit lets records through: a batch at a
@@ -82,6 +83,10 @@ struct Shared {
     mode: Mutex<()>,
     counts: SpoolCounts,
     stop: AtomicBool,
+    /// Direct sends whose outcome is not known yet.
+    direct: AtomicU64,
+    /// How long a record about to be spooled waits for older direct sends to settle.
+    settle_wait: Duration,
 }
 
 /// A producer that spools what Kafka cannot take. Create it inside a tokio runtime (the replay
@@ -130,6 +135,8 @@ impl SpoolingProducer {
             mode: Mutex::new(()),
             counts: SpoolCounts::default(),
             stop: AtomicBool::new(false),
+            direct: AtomicU64::new(0),
+            settle_wait: Duration::from_millis(config.producer.delivery_timeout_ms),
         });
         let replayer = shared
             .spool
@@ -146,26 +153,22 @@ impl SpoolingProducer {
     /// Sends one record: delivered, spooled, or an error with the record.
     pub async fn send(&self, record: Record) -> Result<Accepted, SendError> {
         let s = &self.shared;
-        if s.spool.is_some() && s.draining.load(Ordering::SeqCst) {
+        if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
+            s.start_draining();
+            let deadline = tokio::time::Instant::now() + s.settle_wait;
+            while s.direct.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             let _mode = s.mode.lock().expect("lock");
-            if s.draining.load(Ordering::SeqCst) {
-                return s.spool_record(record);
-            }
+            return s.spool_record(record);
         }
-        match s.circuit.admit() {
-            Admit::Refuse if s.spool.is_some() => {
-                let _mode = s.mode.lock().expect("lock");
-                s.draining.store(true, Ordering::SeqCst);
-                return s.spool_record(record);
-            }
-            Admit::Refuse => {
-                return Err(SendError {
-                    error: ProduceError::CircuitOpen,
-                    record,
-                })
-            }
-            Admit::Send | Admit::Probe => {}
+        if s.spool.is_none() && s.refuses() {
+            return Err(SendError {
+                error: ProduceError::CircuitOpen,
+                record,
+            });
         }
+        s.direct.fetch_add(1, Ordering::SeqCst);
         let outcome = s.producer.send(record).await;
         s.settle(outcome)
     }
@@ -179,23 +182,31 @@ impl SpoolingProducer {
         F: FnOnce(Result<Accepted, SendError>) + Send + Sync + 'static,
     {
         let s = &self.shared;
-        let spool_now = s.spool.is_some()
-            && (s.draining.load(Ordering::SeqCst) || s.circuit.admit() == Admit::Refuse);
-        if spool_now {
+        if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
+            s.start_draining();
+            let deadline = std::time::Instant::now() + s.settle_wait;
+            while s.direct.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let _mode = s.mode.lock().expect("lock");
-            s.draining.store(true, Ordering::SeqCst);
             on_done(s.spool_record(record));
             return Ok(());
         }
-        if s.spool.is_none() && s.circuit.admit() == Admit::Refuse {
+        if s.spool.is_none() && s.refuses() {
             return Err(SendError {
                 error: ProduceError::CircuitOpen,
                 record,
             });
         }
+        s.direct.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
-        s.producer
-            .send_with_callback(record, move |outcome| on_done(shared.settle(outcome)))
+        let sent = s
+            .producer
+            .send_with_callback(record, move |outcome| on_done(shared.settle(outcome)));
+        if sent.is_err() {
+            s.direct.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent
     }
 
     /// The circuit's state.
@@ -259,8 +270,26 @@ impl SpoolingProducer {
 }
 
 impl Shared {
+    /// Whether the circuit keeps new records from Kafka now.
+    fn refuses(&self) -> bool {
+        self.circuit.admit() == Admit::Refuse
+    }
+
+    /// From now on new records queue behind the spool. Direct sends still in the client are
+    /// purged, so they fail at once and are spooled before any newer record: per-key order
+    /// holds across the switch (a purged record the broker had already written is written
+    /// again on replay: at least once).
+    fn start_draining(&self) {
+        let _mode = self.mode.lock().expect("lock");
+        self.draining.store(true, Ordering::SeqCst);
+        if self.direct.load(Ordering::SeqCst) > 0 {
+            self.producer.purge();
+        }
+    }
+
     /// Turns a direct send's outcome into the caller's: a retriable failure is spooled.
     fn settle(&self, outcome: Result<Delivery, SendError>) -> Result<Accepted, SendError> {
+        self.direct.fetch_sub(1, Ordering::SeqCst);
         match outcome {
             Ok(d) => {
                 self.circuit.success();
