@@ -1689,7 +1689,15 @@ fn sigterm_under_load_with_a_spool_accounts_for_every_record_read() {
     let spool = dir.path().join("spool");
     let t = topic("sigterm-spool", 3);
     let mut child = streamlake()
-        .args(["produce", "-b", &broker().bootstrap, "-t", &t, "--key-field", "/k"])
+        .args([
+            "produce",
+            "-b",
+            &broker().bootstrap,
+            "-t",
+            &t,
+            "--key-field",
+            "/k",
+        ])
         .arg("--spool-dir")
         .arg(&spool)
         .stdin(Stdio::piped())
