@@ -40,8 +40,8 @@ echo "chaos: ${SECONDS_TOTAL}s at ${RATE}/s, seed $SEED" >&2
 # Keyed records {"k":"kN","seq":S}: 20 keys, seq counting per key, at a steady rate, through a
 # pipe into the producer; the generator writes how many it sent at the end.
 mkfifo "$WORK/in"
-STREAMLAKE_PRODUCER__ENABLE_IDEMPOTENCE=false STREAMLAKE_PRODUCER__DELIVERY_TIMEOUT_MS=5000 \
-  STREAMLAKE_PRODUCER__REQUEST_TIMEOUT_MS=2000 \
+STREAMLAKE_PRODUCER__ENABLE_IDEMPOTENCE=false STREAMLAKE_PRODUCER__MAX_IN_FLIGHT=1 \
+  STREAMLAKE_PRODUCER__DELIVERY_TIMEOUT_MS=5000 STREAMLAKE_PRODUCER__REQUEST_TIMEOUT_MS=2000 \
   $SL produce -b "$B" -t chaos --key-field /k --spool-dir "$WORK/spool" <"$WORK/in" 2>"$WORK/produce.log" &
 PROD=$!
 python3 - "$SECONDS_TOTAL" "$RATE" "$WORK/sent.count" >"$WORK/in" <<'PYEOF' &
@@ -112,9 +112,10 @@ print(f"""## Chaos run: broker killed under load
 Machine: {machine}; broker tansu 0.6.0 with SQLite storage on loopback, killed with SIGKILL
 and restarted at random (every 10 to 30 s, down 2 to 8 s). Command: `bench/chaos.sh {seconds} {rate}`
 (seed {seed}). `streamlake produce --spool-dir` reads {rate} keyed records/s (20 keys) from a
-generator for {seconds} s, with a 5 s delivery timeout and without idempotence (tansu's SQLite
-storage cannot take an idempotent producer across its restart); afterwards `streamlake spool
-replay` drains what is left, and the whole topic is read back.
+generator for {seconds} s, with a 5 s delivery timeout, without idempotence (tansu's SQLite
+storage cannot take an idempotent producer across its restart) and so with one request in
+flight per connection to keep order; afterwards `streamlake spool replay` drains what is left,
+and the whole topic is read back.
 
 | | records |
 | --- | ---: |
@@ -133,8 +134,9 @@ replay` drains what is left, and the whole topic is read back.
 Broker kills: {kills}. `produce` exit code: {rc}.
 
 Every record is accounted for when delivered + spooled + failed equals sent and nothing is
-missing. Duplicates come from retries without idempotence and from replay batches re-sent after a
-partial failure (at least once). Records behind a later one of their key were in flight when the
-broker died and were spooled after records accepted later (see the spooling producer's docs).""")
+missing. Duplicates are records the broker wrote but could not acknowledge before it died: they
+were purged or timed out, spooled, and written again on replay (at least once; idempotence, which
+this broker cannot keep across its restart, would remove the retry duplicates). Records behind a
+later one of their key count first copies only.""")
 PYEOF
 sed -n '/## Chaos run/,$p' docs/reliability.md
