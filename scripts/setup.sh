@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what StreamLake needs, reusing whatever is already there.
-#   scripts/setup.sh          system libraries to build (cmake, OpenSSL, zstd, zlib, pkg-config)
+#   scripts/setup.sh          system libraries to build (cmake, OpenSSL, zstd, zlib, curl headers, pkg-config)
 #   scripts/setup.sh --test   also what the tests use: the tansu broker and Python confluent-kafka
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cmake pkg-config libssl-dev libzstd-dev zlib1g-dev)
+# libcurl4-openssl-dev: librdkafka 2.12 includes curl.h even when built without curl.
+APT_PACKAGES=(cmake pkg-config libssl-dev libzstd-dev zlib1g-dev libcurl4-openssl-dev)
 TANSU_VERSION=0.6.0
 
 missing=()

@@ -29,8 +29,7 @@ pub(crate) fn acquire(dir: &Path) -> Result<DirLock, SpoolError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| SpoolError::io("open lock file", &path, e))?;
-    // `File::try_lock` is stable since Rust 1.89.
-    #[allow(clippy::incompatible_msrv)]
+    // `File::try_lock` is stable since Rust 1.89 (the workspace's rust-version).
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

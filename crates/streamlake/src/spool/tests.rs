@@ -28,7 +28,7 @@ fn rec(i: usize) -> Record {
         _ => Some(Bytes::from(format!("value-{i:04}-{}", "x".repeat(i % 7)))),
     };
     let mut headers = vec![Header::new("seq", i.to_string())];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         headers.push(Header {
             key: "null".into(),
             value: None,
@@ -37,10 +37,10 @@ fn rec(i: usize) -> Record {
     }
     Record {
         topic: format!("topic-{}", i % 2),
-        key: (i % 4 != 0).then(|| Bytes::from(format!("key-{}", i % 3))),
+        key: (!i.is_multiple_of(4)).then(|| Bytes::from(format!("key-{}", i % 3))),
         value,
         headers,
-        partition: (i % 2 == 0).then_some(i as i32 % 3),
+        partition: (i.is_multiple_of(2)).then_some(i as i32 % 3),
         timestamp: (i % 3 != 1).then_some(1_700_000_000_000 + i as i64),
     }
 }
