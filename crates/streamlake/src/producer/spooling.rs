@@ -31,7 +31,7 @@ use crate::record::{Delivery, Record};
 use crate::spool::{OpenReport, Spool, SpoolConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Records handed out per replay batch.
 const REPLAY_BATCH: usize = 500;
@@ -154,13 +154,11 @@ impl SpoolingProducer {
     pub async fn send(&self, record: Record) -> Result<Accepted, SendError> {
         let s = &self.shared;
         if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
-            s.start_draining();
-            let deadline = tokio::time::Instant::now() + s.settle_wait;
-            while s.direct.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            let deadline = s.start_draining();
+            while !s.older_settled(deadline) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let _mode = s.mode.lock().expect("lock");
-            return s.spool_record(record);
+            return s.spool_new(record);
         }
         if s.spool.is_none() && s.refuses() {
             return Err(SendError {
@@ -183,13 +181,11 @@ impl SpoolingProducer {
     {
         let s = &self.shared;
         if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
-            s.start_draining();
-            let deadline = std::time::Instant::now() + s.settle_wait;
-            while s.direct.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            let deadline = s.start_draining();
+            while !s.older_settled(deadline) {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let _mode = s.mode.lock().expect("lock");
-            on_done(s.spool_record(record));
+            on_done(s.spool_new(record));
             return Ok(());
         }
         if s.spool.is_none() && s.refuses() {
@@ -278,13 +274,26 @@ impl Shared {
     /// From now on new records queue behind the spool. Direct sends still in the client are
     /// purged, so they fail at once and are spooled before any newer record: per-key order
     /// holds across the switch (a purged record the broker had already written is written
-    /// again on replay: at least once).
-    fn start_draining(&self) {
+    /// again on replay: at least once). Returns how long a new record waits for that.
+    fn start_draining(&self) -> Instant {
         let _mode = self.mode.lock().expect("lock");
         self.draining.store(true, Ordering::SeqCst);
         if self.direct.load(Ordering::SeqCst) > 0 {
             self.producer.purge();
         }
+        Instant::now() + self.settle_wait
+    }
+
+    /// Whether older direct sends have settled (or `deadline` has passed), so a new record can
+    /// be spooled behind them.
+    fn older_settled(&self, deadline: Instant) -> bool {
+        self.direct.load(Ordering::SeqCst) == 0 || Instant::now() >= deadline
+    }
+
+    /// Spools a new record, behind everything spooled before it.
+    fn spool_new(&self, record: Record) -> Result<Accepted, SendError> {
+        let _mode = self.mode.lock().expect("lock");
+        self.spool_record(record)
     }
 
     /// Turns a direct send's outcome into the caller's: a retriable failure is spooled.
