@@ -65,7 +65,18 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// A flag set by the first SIGINT or SIGTERM; a second signal exits at once.
+/// What a second signal does before the process exits (set once by the running command).
+static ON_SECOND_SIGNAL: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Registers what a second signal does before exiting: it must be quick (it runs while the
+/// user waits) and leave nothing accepted unaccounted for.
+pub fn on_second_signal(f: impl Fn() + Send + Sync + 'static) {
+    let _ = ON_SECOND_SIGNAL.set(Box::new(f));
+}
+
+/// A flag set by the first SIGINT or SIGTERM; a second signal runs the hook of
+/// [`on_second_signal`] and exits at once with status 130.
 pub fn stop_on_signal(
     rt: &tokio::runtime::Runtime,
 ) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
@@ -88,6 +99,9 @@ pub fn stop_on_signal(
                 _ = term.recv() => {}
             }
             if flag.swap(true, Ordering::SeqCst) {
+                if let Some(f) = ON_SECOND_SIGNAL.get() {
+                    f();
+                }
                 eprintln!("second signal: exiting now");
                 std::process::exit(130);
             }

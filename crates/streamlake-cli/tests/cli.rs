@@ -1746,3 +1746,83 @@ fn sigterm_under_load_with_a_spool_accounts_for_every_record_read() {
         "every record read is in the topic or the spool\n{err}\n{status}"
     );
 }
+
+#[test]
+fn a_second_signal_exits_at_once_with_every_record_in_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    // Nothing listens here, and the delivery timeout is long: records wait in the client.
+    let bootstrap = format!("127.0.0.1:{}", streamlake_test_support::free_port());
+    let lines = 500;
+    let mut child = streamlake()
+        .args([
+            "produce",
+            "-b",
+            &bootstrap,
+            "-t",
+            "second-signal",
+            "--key-field",
+            "/k",
+        ])
+        .arg("--spool-dir")
+        .arg(&spool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for n in 0..lines {
+        writeln!(stdin, "{{\"k\":\"k{}\",\"n\":{n}}}", n % 5).unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let term = || {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // The first signal starts a graceful stop that would wait for the delivery timeout...
+    term();
+    std::thread::sleep(Duration::from_millis(700));
+    // ...the second one does not wait for Kafka.
+    let second = Instant::now();
+    term();
+    let out = child.wait_with_output().unwrap();
+    let waited = second.elapsed();
+    drop(stdin);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "exited after {waited:?}\n{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "second signal: {lines} record(s) in the spool over this run, 0 without an outcome"
+        )),
+        "{err}"
+    );
+    let inspected = text(&run(&["spool", "inspect", spool.to_str().unwrap(), "--all"], "").stdout);
+    assert_eq!(
+        inspected.matches(" pending topic=").count(),
+        lines,
+        "{inspected}"
+    );
+    for k in 0..5 {
+        // Per key, the spool holds the records in the order they were read.
+        let ns: Vec<u64> = inspected
+            .lines()
+            .filter(|l| l.contains(&format!("key=k{k} ")))
+            .filter_map(|l| l.split("\"n\":").nth(1))
+            .filter_map(|s| s.trim_end_matches('}').parse().ok())
+            .collect();
+        assert_eq!(
+            ns,
+            (0..lines as u64).filter(|n| n % 5 == k).collect::<Vec<_>>(),
+            "key k{k}"
+        );
+    }
+}

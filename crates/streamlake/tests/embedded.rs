@@ -164,3 +164,52 @@ async fn a_topic_error_comes_back_with_the_record() {
     let ok = producer.send(Record::new("exists", "v")).await.unwrap();
     assert_eq!((ok.partition, ok.offset), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_idempotence_error_recreates_the_producer_and_keeps_every_record_in_order() {
+    use rdkafka::types::RDKafkaApiKey;
+    use rdkafka::types::RDKafkaRespErr as E;
+    let cluster = EmbeddedCluster::start(3).unwrap();
+    cluster.create_topic("fatal", 3, 3).unwrap();
+    let config = Config::with_bootstrap(cluster.bootstrap_servers());
+    let producer = Producer::new(&config).unwrap();
+    let mock = cluster.mock();
+    let mut sent = Vec::new();
+    for i in 0..900u32 {
+        match i {
+            // The broker reports an out-of-order sequence for the first request in flight:
+            // librdkafka can no longer vouch for the idempotent state and raises a fatal error.
+            300 | 600 => mock.request_errors(
+                RDKafkaApiKey::Produce,
+                &[E::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+            ),
+            450 => mock.partition_leader("fatal", 1, Some(3)).unwrap(),
+            _ => {}
+        }
+        let key = format!("k{}", i % 7);
+        producer
+            .send_with_callback(Record::new("fatal", i.to_string()).key(key.clone()), |o| {
+                assert!(o.is_ok(), "{o:?}")
+            })
+            .unwrap();
+        sent.push((key, i));
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let report = producer.shutdown(Duration::from_secs(60));
+    assert_eq!(
+        (report.accepted, report.delivered, report.failed),
+        (900, 900, 0)
+    );
+    let counters = producer.counters();
+    // An injected error that hits a request behind another one in flight makes librdkafka
+    // bump the epoch instead of failing: at least one of the two is fatal.
+    assert!(
+        (1..=2).contains(&counters.recreated()),
+        "one new client per fatal error: {}",
+        counters.recreated()
+    );
+    assert!(counters.resent() > 0, "records in flight were sent again");
+    assert_exactly_once_in_order(&config, "fatal", &sent).await;
+}

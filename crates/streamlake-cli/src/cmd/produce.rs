@@ -10,7 +10,9 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
-use streamlake::producer::{Accepted, SendError, SpoolingProducer};
+use streamlake::producer::{
+    Accepted, ProduceError, SendError, SpoolingProducer, TransactionalProducer,
+};
 use streamlake::registry::Role;
 use streamlake::serdes::{Format, LocalSchema, Serializer};
 use streamlake::stats::thousands;
@@ -92,17 +94,34 @@ pub struct ProduceArgs {
     /// [config: spool.dir]
     #[arg(long, value_name = "DIR")]
     spool_dir: Option<PathBuf>,
+    /// Write in transactions under this id (exactly once for read_committed readers): every
+    /// --transaction-records records are committed together; a transaction that cannot commit
+    /// is aborted and sent again, up to 3 times [config: producer.transactional_id]
+    #[arg(long, value_name = "ID", conflicts_with = "spool_dir")]
+    transactional_id: Option<String>,
+    /// Records per transaction (with --transactional-id)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        requires = "transactional_id"
+    )]
+    transaction_records: usize,
 }
 
 /// The producer of one run: plain, or spooling when `--spool-dir` is given.
 enum Sink {
     Plain(Producer),
     Spooling(SpoolingProducer),
+    Transactional(TxnSink),
 }
+
+/// Called once with a record's outcome: `Ok(spooled)` or the error.
+type OnDone = Box<dyn FnOnce(Result<bool, SendError>) + Send + Sync>;
 
 impl Sink {
     /// Sends one record; `on_done(Ok(spooled))` or `on_done(Err(error))` once.
-    fn send<F>(&self, record: streamlake::Record, on_done: F) -> Result<(), SendError>
+    fn send<F>(&mut self, record: streamlake::Record, on_done: F) -> Result<(), SendError>
     where
         F: FnOnce(Result<bool, SendError>) + Send + Sync + 'static,
     {
@@ -111,6 +130,83 @@ impl Sink {
             Self::Spooling(p) => {
                 p.send_with_callback(record, move |o| on_done(o.map(|a| a == Accepted::Spooled)))
             }
+            Self::Transactional(t) => t.push(record, Box::new(on_done)),
+        }
+    }
+}
+
+/// Transactions of `per_txn` records. A record's outcome is known at its transaction's
+/// commit: delivered when it commits, failed when it could not be committed after
+/// [`TXN_ATTEMPTS`] tries.
+struct TxnSink {
+    producer: TransactionalProducer,
+    per_txn: usize,
+    batch: Vec<(streamlake::Record, OnDone)>,
+    transactions: u64,
+}
+
+/// Tries per transaction (the first and two after an abort).
+const TXN_ATTEMPTS: u32 = 3;
+
+impl TxnSink {
+    fn push(&mut self, record: streamlake::Record, on_done: OnDone) -> Result<(), SendError> {
+        if self.batch.is_empty() {
+            if let Err(e) = self.producer.begin() {
+                return Err(SendError {
+                    error: ProduceError::Transaction(e.to_string()),
+                    record,
+                });
+            }
+        }
+        self.producer.send_with_callback(record.clone(), |_| {})?;
+        self.batch.push((record, on_done));
+        if self.batch.len() >= self.per_txn {
+            self.commit();
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction, aborting and sending it again when it cannot commit.
+    fn commit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut attempt = 1;
+        let outcome = loop {
+            match self.producer.commit() {
+                Ok(()) => break Ok(()),
+                Err(e) if e.is_retriable() && attempt < TXN_ATTEMPTS => {}
+                Err(e) if e.is_abortable() && attempt < TXN_ATTEMPTS => {
+                    eprintln!(
+                        "transaction aborted ({e}); sending its {} record(s) again",
+                        self.batch.len()
+                    );
+                    let again = self.producer.abort().and_then(|()| self.producer.begin());
+                    if let Err(e) = again {
+                        break Err(e.to_string());
+                    }
+                    for (r, _) in &self.batch {
+                        if let Err(e) = self.producer.send_with_callback(r.clone(), |_| {}) {
+                            eprintln!("cannot send again: {}", e.error);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = self.producer.abort();
+                    break Err(e.to_string());
+                }
+            }
+            attempt += 1;
+        };
+        self.transactions += 1;
+        for (record, done) in self.batch.drain(..) {
+            done(match &outcome {
+                Ok(()) => Ok(false),
+                Err(e) => Err(SendError {
+                    error: ProduceError::Transaction(e.clone()),
+                    record,
+                }),
+            });
         }
     }
 }
@@ -125,6 +221,13 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &a.spool_dir {
         loader = loader.flag("spool.dir", dir.display().to_string(), "--spool-dir");
+    }
+    if let Some(id) = &a.transactional_id {
+        loader = loader.flag(
+            "producer.transactional_id",
+            id.as_str(),
+            "--transactional-id",
+        );
     }
     let loaded = loader.load()?;
     print_notes(&loaded);
@@ -190,15 +293,41 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let spooling = loaded.config.spool.enabled();
-    let producer = if spooling {
+    let mut producer = if loaded.config.producer.transactional_id.is_some() {
+        Sink::Transactional(TxnSink {
+            producer: TransactionalProducer::new(&loaded.config)?,
+            per_txn: a.transaction_records.max(1),
+            batch: Vec::new(),
+            transactions: 0,
+        })
+    } else if spooling {
         let _in_runtime = rt.enter();
         let (p, report) = SpoolingProducer::from_config(&loaded.config)?;
         for d in report.iter().flat_map(|r| r.damage.iter()) {
             eprintln!("spool damage: {d}");
         }
+        let emergency = p.emergency();
+        crate::args::on_second_signal(move || {
+            let r = emergency.spool_in_flight(Duration::from_secs(2));
+            eprintln!(
+                "second signal: {} record(s) in the spool over this run, {} without an outcome",
+                r.spooled, r.unsettled
+            );
+        });
         Sink::Spooling(p)
     } else {
-        Sink::Plain(Producer::new(&loaded.config)?)
+        let p = Producer::new(&loaded.config)?;
+        let counters = p.counters_handle();
+        crate::args::on_second_signal(move || {
+            let n = counters.in_flight();
+            if n > 0 {
+                eprintln!(
+                    "second signal: {n} record(s) still in flight are not confirmed and may not \
+                     have been delivered (use --spool-dir to keep them on disk)"
+                );
+            }
+        });
+        Sink::Plain(p)
     };
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
 
@@ -302,8 +431,24 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let close_timeout = delivery_timeout + Duration::from_secs(5);
+    let transactional = matches!(producer, Sink::Transactional(_));
     let (report, spool_report) = match producer {
         Sink::Plain(p) => (p.close(close_timeout), None),
+        Sink::Transactional(mut t) => {
+            t.commit();
+            eprintln!("{} transaction(s)", t.transactions);
+            let producer = t.producer.producer();
+            let c = producer.counters();
+            (
+                streamlake::producer::CloseReport {
+                    accepted: c.accepted(),
+                    delivered: c.delivered(),
+                    failed: c.failed(),
+                    purged: 0,
+                },
+                None,
+            )
+        }
         Sink::Spooling(p) => {
             let r = rt.block_on(p.close(close_timeout));
             (r.producer, Some(r))
@@ -333,6 +478,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             );
             delivered + spooled + failed < sent
         }
+        None if transactional => delivered + failed < sent,
         None => !report.all_delivered(),
     };
     Ok(if failed > 0 || input_failed || undelivered {

@@ -179,6 +179,16 @@ pub(crate) fn derived(config: &Config, kind: ClientKind) -> Vec<Derived> {
                     p.max_in_flight,
                 ),
                 d("partitioner", "producer.partitioner", &p.partitioner),
+                opt(
+                    "transactional.id",
+                    "producer.transactional_id",
+                    p.transactional_id.as_deref(),
+                ),
+                d(
+                    "transaction.timeout.ms",
+                    "producer.transaction_timeout_ms",
+                    p.transaction_timeout_ms,
+                ),
             ]);
         }
         ClientKind::Consumer => {

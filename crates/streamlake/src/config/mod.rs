@@ -210,6 +210,14 @@ pub struct ProducerConfig {
     /// failures in a row (default 5) records go to the spool, or fail at once without one,
     /// until a probe gets through (every `open_ms`, default 5000).
     pub circuit: crate::producer::CircuitConfig,
+    /// Unset by default. Set, the producer is transactional (use
+    /// [`crate::producer::TransactionalProducer`]): records sent between begin and commit
+    /// become visible to `read_committed` consumers together, or never if the transaction is
+    /// aborted. Each running instance needs its own id; a second one with the same id fences
+    /// the first.
+    pub transactional_id: Option<String>,
+    /// Default 60 000 ms: how long the broker lets a transaction stay open before it aborts it.
+    pub transaction_timeout_ms: u64,
     /// Raw librdkafka producer properties.
     pub properties: BTreeMap<String, String>,
 }
@@ -231,6 +239,8 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             partitioner: "murmur2_random".to_owned(),
             circuit: crate::producer::CircuitConfig::default(),
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
             properties: BTreeMap::new(),
         }
     }

@@ -51,6 +51,32 @@ fn producer(config: &Config, out: &mut Vec<Problem>) {
     if p.max_in_flight == 0 {
         out.push(Problem::new("producer.max_in_flight", "must be at least 1"));
     }
+    if let Some(id) = &p.transactional_id {
+        if id.trim().is_empty() {
+            out.push(Problem::new(
+                "producer.transactional_id",
+                "is empty; give each producer instance its own id, or remove the setting",
+            ));
+        }
+        if !p.enable_idempotence {
+            out.push(Problem::new(
+                "producer.enable_idempotence",
+                "must be true for a transactional producer (producer.transactional_id is set)",
+            ));
+        }
+        if config.spool.enabled() {
+            out.push(Problem::new(
+                "spool.dir",
+                "cannot be used with producer.transactional_id: a spooled record would be replayed outside its transaction",
+            ));
+        }
+    }
+    if p.transaction_timeout_ms < 1_000 {
+        out.push(Problem::new(
+            "producer.transaction_timeout_ms",
+            "must be at least 1000",
+        ));
+    }
     if p.enable_idempotence && p.max_in_flight > 5 {
         out.push(Problem::new(
             "producer.max_in_flight",

@@ -270,6 +270,28 @@ impl Consumer {
         self.store(&record.topic, record.partition, record.offset)
     }
 
+    /// The group's identity for offsets committed inside a producer's transaction.
+    pub(crate) fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        if self.has_group {
+            self.inner.group_metadata()
+        } else {
+            None
+        }
+    }
+
+    /// Whether processed records are marked automatically (`consumer.enable_auto_commit`).
+    pub(crate) fn auto_acks(&self) -> bool {
+        self.auto_ack
+    }
+
+    /// Moves the read position of an assigned partition (records buffered past it are
+    /// dropped and read again).
+    pub fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), ConsumeError> {
+        self.inner
+            .seek(topic, partition, Offset::Offset(offset), LOOKUP_TIMEOUT)
+            .map_err(ConsumeError::from)
+    }
+
     /// Commits every processed offset now, waiting for the broker.
     pub fn commit(&self) -> Result<(), ConsumeError> {
         if !self.has_group {

@@ -1,13 +1,14 @@
 //! The librdkafka producer context: turns delivery reports into completions and counts them.
 
 use super::error::{ProduceError, SendError};
+use super::generation::Recovery;
 use crate::record::{Delivery, Record};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::ProducerContext;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The result every accepted record ends with.
@@ -19,11 +20,31 @@ pub struct Counters {
     accepted: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
+    /// Times the client was recreated after a fatal error.
+    pub(crate) recreated: AtomicU64,
+    /// Records sent again by a recreated client.
+    pub(crate) resent: AtomicU64,
+    /// Sequence numbers of accepted records, in acceptance order.
+    next_seq: AtomicU64,
 }
 
 impl Counters {
     pub(crate) fn accept(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn fail(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+    /// Times the client was recreated after a fatal error (idempotence sequence failure).
+    pub fn recreated(&self) -> u64 {
+        self.recreated.load(Ordering::Relaxed)
+    }
+    /// Records re-sent by a recreated client (those in flight when the fatal error struck).
+    pub fn resent(&self) -> u64 {
+        self.resent.load(Ordering::Relaxed)
     }
     /// Records handed to librdkafka.
     pub fn accepted(&self) -> u64 {
@@ -67,14 +88,26 @@ impl Completion {
 pub(crate) struct Pending {
     record: Option<Record>,
     done: Option<Completion>,
+    /// Acceptance order, so records re-sent after a fatal error keep their order.
+    pub(crate) seq: u64,
+    /// Times the record was re-sent by a recreated client.
+    pub(crate) resends: u32,
 }
 
 impl Pending {
-    pub(crate) fn new(record: Record, done: Completion) -> Box<Self> {
+    pub(crate) fn new(record: Record, done: Completion, seq: u64) -> Box<Self> {
         Box::new(Self {
             record: Some(record),
             done: Some(done),
+            seq,
+            resends: 0,
         })
+    }
+
+    /// Ends the record with `error`, handing it back to its sender.
+    pub(crate) fn fail(self: Box<Self>, error: ProduceError) {
+        let (record, done) = (*self).into_parts();
+        done.complete(Err(SendError { error, record }));
     }
 
     pub(crate) fn record(&self) -> &Record {
@@ -105,12 +138,21 @@ impl Drop for Pending {
     }
 }
 
-/// Context shared with librdkafka's threads.
+/// Context shared with librdkafka's threads; one per client generation.
 pub(crate) struct Context {
     pub counters: Arc<Counters>,
     /// The last client-level error (authentication, TLS, brokers down), so a record that times
     /// out can say why the cluster did not answer.
     pub last_error: std::sync::Mutex<Option<String>>,
+    /// Which client generation this is.
+    pub generation: u64,
+    /// Records enqueued on this generation whose report has not arrived.
+    pub outstanding: AtomicU64,
+    /// Set once this generation has hit a fatal error: its failed records are parked for the
+    /// next generation instead of being handed back.
+    pub fatal: AtomicBool,
+    /// Where parked records wait, and who recreates the client.
+    pub recovery: Arc<Recovery>,
 }
 
 impl ClientContext for Context {
@@ -120,6 +162,10 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::logging::librdkafka_error(&error, reason);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.recovery.enabled() {
+            self.fatal.store(true, Ordering::SeqCst);
+            self.recovery.trigger(self.generation, reason);
+        }
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(reason.to_owned());
         }
@@ -130,10 +176,10 @@ impl ProducerContext for Context {
     type DeliveryOpaque = Box<Pending>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
-        let (record, done) = (*pending).into_parts();
         match result {
             Ok(msg) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                let (record, done) = (*pending).into_parts();
                 done.complete(Ok(Delivery {
                     topic: record.topic,
                     partition: msg.partition(),
@@ -142,16 +188,29 @@ impl ProducerContext for Context {
                 }));
             }
             Err((error, _)) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let mut error = ProduceError::from(error);
+                if self.recovery.enabled()
+                    && !self.recovery.closing()
+                    && !error.is_permanent()
+                    && (error.is_fatal() || self.fatal.load(Ordering::SeqCst))
+                {
+                    // The client is unusable; the record goes to the next one, in order.
+                    self.fatal.store(true, Ordering::SeqCst);
+                    self.recovery.trigger(self.generation, &error.to_string());
+                    self.recovery.park(pending);
+                    self.outstanding.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                self.counters.fail();
                 if let ProduceError::Timeout { detail } = &mut error {
                     if let Some(last) = self.last_error.lock().ok().and_then(|l| l.clone()) {
                         detail.push_str("; last client error: ");
                         detail.push_str(&last);
                     }
                 }
-                done.complete(Err(SendError { error, record }));
+                pending.fail(error);
             }
         }
+        self.outstanding.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -60,6 +60,9 @@ pub enum ProduceError {
     /// The record could not be spooled (the spool stayed full, or the disk failed).
     #[error("cannot spool the record: {0}")]
     Spool(String),
+    /// The record was sent in a transaction that was aborted, not committed.
+    #[error("transaction not committed: {0}")]
+    Transaction(String),
     /// `flush` ran out of time with records still pending.
     #[error("{pending} record(s) still undelivered after the flush timeout")]
     FlushTimeout {
@@ -118,6 +121,7 @@ impl ProduceError {
             Self::Purged => "purged",
             Self::CircuitOpen => "circuit_open",
             Self::Spool(_) => "spool",
+            Self::Transaction(_) => "transaction",
             Self::FlushTimeout { .. } => "flush_timeout",
             Self::Kafka { .. } => "kafka",
         }

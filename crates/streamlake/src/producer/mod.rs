@@ -11,6 +11,11 @@
 //! - A send that cannot be accepted (invalid record, queue full for the whole delivery budget)
 //!   fails at once with the record; the callback of a refused `send_with_callback` is not called.
 //!
+//! - A fatal error of the client (an idempotence sequence failure) does not end the records
+//!   it touched: the client is recreated and they are sent again, in acceptance order, before
+//!   any newer record (see `generation` for the details; at least once for records that were
+//!   in flight).
+//!
 //! # Back-pressure
 //! The client queue is bounded (`producer.queue_max_messages`, `producer.queue_max_kbytes`).
 //! When it is full, `send` waits asynchronously and `send_with_callback` blocks the calling
@@ -22,19 +27,27 @@
 mod circuit;
 mod context;
 mod error;
+mod generation;
 mod spooling;
+mod transaction;
+pub mod transform;
 
 pub use circuit::{Admit, Circuit, CircuitConfig, CircuitState};
 pub use context::{Counters, Outcome};
 pub use error::{ProduceError, SendError};
-pub use spooling::{Accepted, SpoolCounts, SpoolingCloseReport, SpoolingProducer};
+pub use spooling::{
+    Accepted, EmergencyReport, EmergencyStop, SpoolCounts, SpoolingCloseReport, SpoolingProducer,
+};
 
 use crate::config::{ClientKind, Config};
 use crate::record::{Delivery, Record};
-use context::{Completion, Context, Pending};
+pub use generation::MAX_RESENDS;
+pub use transaction::{TransactionError, TransactionalProducer};
+
+use context::{Completion, Pending};
+use generation::Core;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header as RdHeader, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
+use rdkafka::producer::{Producer as _, PurgeConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,15 +57,13 @@ const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
 /// A Kafka producer with production defaults. Cheap to share behind an `Arc`; all methods take
 /// `&self` except [`Producer::close`].
 pub struct Producer {
-    inner: ThreadedProducer<Context>,
-    counters: Arc<Counters>,
-    delivery_timeout: Duration,
+    core: Arc<Core>,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("counters", &self.counters)
+            .field("counters", &self.core.counters)
             .finish_non_exhaustive()
     }
 }
@@ -81,35 +92,35 @@ impl Producer {
     /// Creates a producer. Fails if the configuration is invalid; does not wait for the cluster.
     pub fn new(config: &Config) -> Result<Self, ProduceError> {
         let cc = config.client_config(ClientKind::Producer)?;
-        let counters = Arc::new(Counters::default());
-        let inner: ThreadedProducer<Context> = cc
-            .create_with_context(Context {
-                counters: Arc::clone(&counters),
-                last_error: std::sync::Mutex::new(None),
-            })
-            .map_err(|e| ProduceError::Create(e.to_string()))?;
-        Ok(Self {
-            inner,
-            counters,
-            delivery_timeout: Duration::from_millis(config.producer.delivery_timeout_ms),
-        })
+        // A transactional producer is never recreated: its fatal errors mean another instance
+        // has taken over the transactional id.
+        let recover = cc.get("transactional.id").is_none();
+        let core = Core::new(
+            cc,
+            Duration::from_millis(config.producer.delivery_timeout_ms),
+            recover,
+        )?;
+        Ok(Self { core })
     }
 
     /// Sends one record and waits for the cluster's acknowledgement.
     pub async fn send(&self, record: Record) -> Result<Delivery, SendError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut pending = Pending::new(record, Completion::Future(tx));
+        let pending = Pending::new(
+            record,
+            Completion::Future(tx),
+            self.core.counters.next_seq(),
+        );
         let started = Instant::now();
-        loop {
-            match self.try_enqueue(pending) {
-                Ok(()) => break,
-                Err((e, back))
-                    if is_queue_full(&e) && started.elapsed() < self.delivery_timeout =>
-                {
-                    pending = back;
+        let mut attempt = Some(pending);
+        while let Some(pending) = attempt.take() {
+            match self.step(pending, started) {
+                Step::Done => break,
+                Step::Wait(back) => {
+                    attempt = Some(back);
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
                 }
-                Err((e, back)) => return Err(refused(&e, *back, started)),
+                Step::Refused(e) => return Err(e),
             }
         }
         match rx.await {
@@ -131,71 +142,77 @@ impl Producer {
     where
         F: FnOnce(Outcome) + Send + Sync + 'static,
     {
-        let mut pending = Pending::new(record, Completion::Callback(Box::new(on_done)));
+        let pending = Pending::new(
+            record,
+            Completion::Callback(Box::new(on_done)),
+            self.core.counters.next_seq(),
+        );
         let started = Instant::now();
-        loop {
-            match self.try_enqueue(pending) {
-                Ok(()) => return Ok(()),
-                Err((e, back))
-                    if is_queue_full(&e) && started.elapsed() < self.delivery_timeout =>
-                {
-                    pending = back;
+        let mut attempt = Some(pending);
+        while let Some(pending) = attempt.take() {
+            match self.step(pending, started) {
+                Step::Done => return Ok(()),
+                Step::Wait(back) => {
+                    attempt = Some(back);
                     std::thread::sleep(QUEUE_FULL_BACKOFF);
                 }
-                Err((e, back)) => return Err(refused(&e, *back, started)),
+                Step::Refused(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
-    fn try_enqueue(&self, pending: Box<Pending>) -> Result<(), (KafkaError, Box<Pending>)> {
-        let r = pending.record();
-        let topic = r.topic.clone();
-        let key = r.key.clone();
-        let value = r.value.clone();
-        let (partition, timestamp) = (r.partition, r.timestamp);
-        let headers = (!r.headers.is_empty()).then(|| {
-            r.headers
-                .iter()
-                .fold(OwnedHeaders::new_with_capacity(r.headers.len()), |h, x| {
-                    h.insert(RdHeader {
-                        key: &x.key,
-                        value: x.value.as_deref(),
-                    })
-                })
-        });
-        let mut br: BaseRecord<'_, [u8], [u8], Box<Pending>> =
-            BaseRecord::with_opaque_to(&topic, pending);
-        if let Some(k) = key.as_deref() {
-            br = br.key(k);
+    /// One try at handing a record to the client.
+    fn step(&self, pending: Box<Pending>, started: Instant) -> Step {
+        let in_budget = started.elapsed() < self.core.delivery_timeout;
+        // While a recreated client takes over, new records wait behind the re-sent ones.
+        if self.core.recovery.active() && in_budget {
+            return Step::Wait(pending);
         }
-        if let Some(v) = value.as_deref() {
-            br = br.payload(v);
-        }
-        if let Some(h) = headers {
-            br = br.headers(h);
-        }
-        if let Some(p) = partition {
-            br = br.partition(p);
-        }
-        if let Some(t) = timestamp {
-            br = br.timestamp(t);
-        }
-        match self.inner.send(br) {
+        let generation = self.core.current();
+        match generation.enqueue(pending) {
             Ok(()) => {
-                self.counters.accept();
-                Ok(())
+                self.core.counters.accept();
+                Step::Done
             }
-            Err((e, br)) => Err((e, br.delivery_opaque)),
+            Err((e, back)) if is_queue_full(&e) && in_budget => Step::Wait(back),
+            Err((e, back))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
+                    && self.core.recovery.enabled()
+                    && in_budget =>
+            {
+                generation
+                    .client
+                    .context()
+                    .fatal
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.core
+                    .recovery
+                    .trigger(generation.id(), "the client refused a record as fatal");
+                Step::Wait(back)
+            }
+            Err((e, back)) => Step::Refused(refused(&e, *back, started)),
         }
     }
 
     /// Waits until every accepted record has an outcome, or the timeout passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), ProduceError> {
-        match self.inner.flush(timeout) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(ProduceError::FlushTimeout {
-                pending: self.counters.in_flight(),
-            }),
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = self
+                .core
+                .current()
+                .client
+                .flush(left.min(Duration::from_millis(100)));
+            if self.core.counters.in_flight() == 0 {
+                return Ok(());
+            }
+            if left.is_zero() {
+                return Err(ProduceError::FlushTimeout {
+                    pending: self.core.counters.in_flight(),
+                });
+            }
         }
     }
 
@@ -210,16 +227,20 @@ impl Producer {
     /// stays usable.
     pub fn shutdown(&self, timeout: Duration) -> CloseReport {
         let mut purged = 0;
-        if self.inner.flush(timeout).is_err() {
-            purged = self.counters.in_flight();
-            self.inner.purge(PurgeConfig::default().queue().inflight());
-            // Serve the purge reports so each record reaches its sender.
-            let _ = self.inner.flush(Duration::from_secs(5));
+        if self.flush(timeout).is_err() {
+            purged = self.core.counters.in_flight();
+            self.core.set_closing(true);
+            self.purge();
+            // Serve the purge reports so each record reaches its sender (a recovery under way
+            // hands its parked records back too).
+            let _ = self.flush(Duration::from_secs(5));
+            self.core.set_closing(false);
         }
+        let c = &self.core.counters;
         CloseReport {
-            accepted: self.counters.accepted(),
-            delivered: self.counters.delivered(),
-            failed: self.counters.failed(),
+            accepted: c.accepted(),
+            delivered: c.delivered(),
+            failed: c.failed(),
             purged,
         }
     }
@@ -228,13 +249,29 @@ impl Producer {
     /// [`ProduceError::Purged`] (a record already sent may still have been written). The
     /// producer stays usable.
     pub fn purge(&self) {
-        self.inner.purge(PurgeConfig::default().queue().inflight());
+        self.core
+            .current()
+            .client
+            .purge(PurgeConfig::default().queue().inflight());
     }
 
     /// Running totals of this producer.
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.core.counters
     }
+
+    /// The running totals, shared: readable after the producer has moved (a signal handler,
+    /// a metrics task).
+    pub fn counters_handle(&self) -> Arc<Counters> {
+        Arc::clone(&self.core.counters)
+    }
+}
+
+/// Where one try at handing over a record left it.
+enum Step {
+    Done,
+    Wait(Box<Pending>),
+    Refused(SendError),
 }
 
 fn is_queue_full(e: &KafkaError) -> bool {

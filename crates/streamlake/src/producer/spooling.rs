@@ -235,6 +235,12 @@ impl SpoolingProducer {
             .map_or(0, |st| st.pending_records)
     }
 
+    /// A handle that can move everything still in flight to the spool at once, from another
+    /// thread (for a second signal, while [`SpoolingProducer::close`] is still waiting).
+    pub fn emergency(&self) -> EmergencyStop {
+        EmergencyStop(Arc::clone(&self.shared))
+    }
+
     /// Stops the replay task, flushes within `timeout`, and spools every record still
     /// undelivered (their `send` calls return [`Accepted::Spooled`]). Call it after the last
     /// `send` has returned or been dropped.
@@ -261,6 +267,53 @@ impl SpoolingProducer {
             spooled: s.counts.spooled.load(Ordering::Relaxed),
             replayed: s.counts.replayed.load(Ordering::Relaxed),
             left_in_spool: self.spooled_pending(),
+        }
+    }
+}
+
+/// See [`SpoolingProducer::emergency`].
+pub struct EmergencyStop(Arc<Shared>);
+
+impl std::fmt::Debug for EmergencyStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmergencyStop").finish_non_exhaustive()
+    }
+}
+
+/// What [`EmergencyStop::spool_in_flight`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmergencyReport {
+    /// Records appended to the spool over the producer's life.
+    pub spooled: u64,
+    /// Records that still had no outcome when the wait ran out (without a spool: every
+    /// record in flight).
+    pub unsettled: u64,
+}
+
+impl EmergencyStop {
+    /// Stops replay, takes every record still in the client back (without waiting for Kafka)
+    /// and spools it, waits at most `wait` for that, and syncs the spool to disk. Without a
+    /// spool nothing is moved and every record in flight is reported as unsettled.
+    pub fn spool_in_flight(&self, wait: Duration) -> EmergencyReport {
+        let s = &self.0;
+        s.stop.store(true, Ordering::SeqCst);
+        if s.spool.is_some() {
+            s.start_draining();
+            let deadline = Instant::now() + wait;
+            while s.direct.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some(spool) = &s.spool {
+                let _ = spool.sync();
+            }
+        }
+        EmergencyReport {
+            spooled: s.counts.spooled.load(Ordering::Relaxed),
+            unsettled: if s.spool.is_some() {
+                s.direct.load(Ordering::SeqCst)
+            } else {
+                s.producer.counters().in_flight()
+            },
         }
     }
 }

@@ -1,0 +1,291 @@
+//! The librdkafka client behind a [`super::Producer`], and its replacement after a fatal error.
+//!
+//! An idempotent producer that loses track of its sequence numbers (the broker reports an
+//! out-of-order sequence for the first request in flight, the producer id is fenced) raises a
+//! fatal error: librdkafka refuses every new record and fails the queued ones. StreamLake then
+//! creates a new client (a new *generation*) and sends again, in acceptance order, every record
+//! the old one failed, before any newer record is let through. So records of one key keep their
+//! order; a record that was in flight when the error struck may already have been written and is
+//! then written twice (at least once). A record that has been through [`MAX_RESENDS`] fatal
+//! errors is handed back with [`ProduceError::Fatal`]. Transactional producers are not
+//! recreated: a fatal error there means another instance took over the transactional id.
+
+use super::context::{Context, Counters, Pending};
+use super::error::ProduceError;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Times one record may be carried over to a new client before it is handed back.
+pub const MAX_RESENDS: u32 = 3;
+
+/// One librdkafka client.
+pub(crate) struct Generation {
+    pub client: ThreadedProducer<Context>,
+}
+
+impl Generation {
+    pub fn id(&self) -> u64 {
+        self.client.context().generation
+    }
+
+    /// Hands `pending` to librdkafka; on refusal the record comes back with the error.
+    pub fn enqueue(&self, pending: Box<Pending>) -> Result<(), (KafkaError, Box<Pending>)> {
+        let r = pending.record();
+        let topic = r.topic.clone();
+        let key = r.key.clone();
+        let value = r.value.clone();
+        let (partition, timestamp) = (r.partition, r.timestamp);
+        let headers = (!r.headers.is_empty()).then(|| {
+            r.headers.iter().fold(
+                rdkafka::message::OwnedHeaders::new_with_capacity(r.headers.len()),
+                |h, x| {
+                    h.insert(rdkafka::message::Header {
+                        key: &x.key,
+                        value: x.value.as_deref(),
+                    })
+                },
+            )
+        });
+        let mut br: BaseRecord<'_, [u8], [u8], Box<Pending>> =
+            BaseRecord::with_opaque_to(&topic, pending);
+        if let Some(k) = key.as_deref() {
+            br = br.key(k);
+        }
+        if let Some(v) = value.as_deref() {
+            br = br.payload(v);
+        }
+        if let Some(h) = headers {
+            br = br.headers(h);
+        }
+        if let Some(p) = partition {
+            br = br.partition(p);
+        }
+        if let Some(t) = timestamp {
+            br = br.timestamp(t);
+        }
+        let ctx = self.client.context();
+        ctx.outstanding.fetch_add(1, Ordering::SeqCst);
+        match self.client.send(br) {
+            Ok(()) => Ok(()),
+            Err((e, br)) => {
+                ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
+                Err((e, br.delivery_opaque))
+            }
+        }
+    }
+}
+
+/// Parked records and the state of a recovery, shared with every generation's context.
+pub(crate) struct Recovery {
+    enabled: bool,
+    parked: Mutex<Vec<Box<Pending>>>,
+    /// Set from the first fatal error of a generation until its successor has taken over.
+    active: AtomicBool,
+    /// Set while the producer closes: parked records are handed back instead of re-sent.
+    closing: AtomicBool,
+    core: OnceLock<Weak<Core>>,
+}
+
+impl Recovery {
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    pub fn park(&self, pending: Box<Pending>) {
+        self.parked.lock().expect("lock").push(pending);
+    }
+
+    /// Starts replacing generation `generation`, unless that is already under way or done.
+    pub fn trigger(&self, generation: u64, reason: &str) {
+        if !self.enabled || self.active.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(core) = self.core.get().cloned() else {
+            self.active.store(false, Ordering::SeqCst);
+            return;
+        };
+        tracing::error!(
+            generation,
+            reason,
+            "fatal producer error: recreating the producer"
+        );
+        // A thread of its own: the poll thread that reported the error must go on serving the
+        // old client's reports while the recovery waits for them.
+        let spawned = std::thread::Builder::new()
+            .name("streamlake-recover".into())
+            .spawn(move || {
+                if let Some(core) = core.upgrade() {
+                    core.recover(generation);
+                }
+            });
+        if spawned.is_err() {
+            self.active.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Everything a producer shares with its recovery thread.
+pub(crate) struct Core {
+    pub counters: Arc<Counters>,
+    pub delivery_timeout: Duration,
+    client_config: ClientConfig,
+    current: RwLock<Option<Arc<Generation>>>,
+    pub recovery: Arc<Recovery>,
+    generations: AtomicU64,
+}
+
+impl Core {
+    /// A core with its first client. `recover` enables recreation after fatal errors.
+    pub fn new(
+        client_config: ClientConfig,
+        delivery_timeout: Duration,
+        recover: bool,
+    ) -> Result<Arc<Self>, ProduceError> {
+        let core = Arc::new(Self {
+            counters: Arc::new(Counters::default()),
+            delivery_timeout,
+            client_config,
+            current: RwLock::new(None),
+            recovery: Arc::new(Recovery {
+                enabled: recover,
+                parked: Mutex::new(Vec::new()),
+                active: AtomicBool::new(false),
+                closing: AtomicBool::new(false),
+                core: OnceLock::new(),
+            }),
+            generations: AtomicU64::new(0),
+        });
+        let _ = core.recovery.core.set(Arc::downgrade(&core));
+        let first = core.create()?;
+        *core.current.write().expect("lock") = Some(first);
+        Ok(core)
+    }
+
+    fn create(&self) -> Result<Arc<Generation>, ProduceError> {
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst);
+        let client: ThreadedProducer<Context> = self
+            .client_config
+            .create_with_context(Context {
+                counters: Arc::clone(&self.counters),
+                last_error: Mutex::new(None),
+                generation,
+                outstanding: AtomicU64::new(0),
+                fatal: AtomicBool::new(false),
+                recovery: Arc::clone(&self.recovery),
+            })
+            .map_err(|e| ProduceError::Create(e.to_string()))?;
+        Ok(Arc::new(Generation { client }))
+    }
+
+    /// The client records go to now.
+    pub fn current(&self) -> Arc<Generation> {
+        Arc::clone(
+            self.current
+                .read()
+                .expect("lock")
+                .as_ref()
+                .expect("a generation exists once created"),
+        )
+    }
+
+    /// Marks the producer as closing (parked records are handed back, not re-sent) or not.
+    pub fn set_closing(&self, closing: bool) {
+        self.recovery.closing.store(closing, Ordering::SeqCst);
+    }
+
+    /// Replaces generation `failed` with a new client, re-sending its parked records first.
+    fn recover(&self, failed: u64) {
+        let old = self.current();
+        if old.id() != failed {
+            self.recovery.active.store(false, Ordering::SeqCst);
+            return;
+        }
+        // Wait for every report of the old client: records in flight may still be written,
+        // and only those that failed are sent again.
+        let ctx = old.client.context();
+        let deadline = Instant::now() + self.delivery_timeout + Duration::from_secs(5);
+        while ctx.outstanding.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if ctx.outstanding.load(Ordering::SeqCst) > 0 {
+            old.client.purge(PurgeConfig::default().queue().inflight());
+            let until = Instant::now() + Duration::from_secs(5);
+            while ctx.outstanding.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut parked = std::mem::take(&mut *self.recovery.parked.lock().expect("lock"));
+        parked.sort_by_key(|p| p.seq);
+        let next = match self.create() {
+            Ok(next) if !self.recovery.closing.load(Ordering::SeqCst) => next,
+            Ok(_) | Err(_) => {
+                let closing = self.recovery.closing.load(Ordering::SeqCst);
+                for p in parked {
+                    self.counters.fail();
+                    p.fail(if closing {
+                        ProduceError::Purged
+                    } else {
+                        ProduceError::Fatal {
+                            detail: "the producer could not be recreated".into(),
+                        }
+                    });
+                }
+                self.recovery.active.store(false, Ordering::SeqCst);
+                return;
+            }
+        };
+        self.counters.recreated.fetch_add(1, Ordering::Relaxed);
+        let carried = parked.len();
+        for mut p in parked {
+            if p.resends >= MAX_RESENDS {
+                self.counters.fail();
+                p.fail(ProduceError::Fatal {
+                    detail: format!("still failing after {MAX_RESENDS} recreated producers"),
+                });
+                continue;
+            }
+            p.resends += 1;
+            self.counters.resent.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let mut p = p;
+            loop {
+                match next.enqueue(p) {
+                    Ok(()) => break,
+                    Err((e, back))
+                        if super::is_queue_full(&e)
+                            && started.elapsed() < self.delivery_timeout =>
+                    {
+                        p = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((e, back)) => {
+                        self.counters.fail();
+                        back.fail(ProduceError::from(&e));
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!(
+            generation = next.id(),
+            resent = carried,
+            "producer recreated; records in flight at the fatal error sent again"
+        );
+        *self.current.write().expect("lock") = Some(next);
+        self.recovery.active.store(false, Ordering::SeqCst);
+        // The old client has nothing left; dropping it stops its poll thread.
+        drop(old);
+    }
+}
