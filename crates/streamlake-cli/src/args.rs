@@ -122,3 +122,48 @@ pub fn registry(
         streamlake::registry::Registry::new(&config.schema_registry)?,
     )))
 }
+
+/// `--metrics-addr` for long-running commands.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this address while
+    /// the command runs, e.g. 127.0.0.1:9464
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Starts the endpoint when `--metrics-addr` is given: `register` adds the command's
+    /// metrics; `/readyz` answers 503 while no broker connection is up.
+    pub fn serve(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        register: impl FnOnce(&mut streamlake::metrics::Metrics),
+        brokers: streamlake::metrics::BrokerMetrics,
+    ) -> anyhow::Result<()> {
+        rt.block_on(self.start(register, brokers))
+    }
+
+    /// [`MetricsArgs::serve`] from async code.
+    pub async fn start(
+        &self,
+        register: impl FnOnce(&mut streamlake::metrics::Metrics),
+        brokers: streamlake::metrics::BrokerMetrics,
+    ) -> anyhow::Result<()> {
+        let Some(addr) = self.metrics_addr else {
+            return Ok(());
+        };
+        let mut metrics = streamlake::metrics::Metrics::new();
+        register(&mut metrics);
+        let ready: streamlake::metrics::Readiness =
+            std::sync::Arc::new(move || match brokers.up_count() {
+                Some(0) => Err("no broker connection is up".into()),
+                _ => Ok(()),
+            });
+        let bound = streamlake::metrics::serve(addr, std::sync::Arc::new(metrics), ready)
+            .await
+            .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
+        eprintln!("metrics on http://{bound}/metrics");
+        Ok(())
+    }
+}

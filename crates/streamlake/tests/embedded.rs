@@ -213,3 +213,111 @@ async fn a_fatal_idempotence_error_recreates_the_producer_and_keeps_every_record
     assert!(counters.resent() > 0, "records in flight were sent again");
     assert_exactly_once_in_order(&config, "fatal", &sent).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_and_consumer_metrics_count_records_and_read_librdkafka_statistics() {
+    use streamlake::metrics::{ConsumerMetrics, Metrics};
+    let cluster = EmbeddedCluster::start(3).unwrap();
+    cluster.create_topic("metered", 3, 3).unwrap();
+    let mut config = Config::with_bootstrap(cluster.bootstrap_servers());
+    config.statistics_interval_ms = 100;
+    let producer = Producer::new(&config).unwrap();
+    let mut registry = Metrics::new();
+    producer.metrics().register(&mut registry);
+    for i in 0..200u32 {
+        let r = Record::new(
+            "metered",
+            format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(100)),
+        )
+        .key(format!("k{}", i % 10));
+        producer.send(r).await.unwrap();
+    }
+    let too_big = Record::new("metered", vec![0u8; 2_000_000]);
+    let err = producer.send(too_big).await.unwrap_err();
+    assert_eq!(err.error.kind(), "too_large");
+    // Wait for a statistics report after the sends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while producer.metrics().brokers.up_count().unwrap_or(0) == 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = registry.encode();
+    for line in [
+        "streamlake_producer_records_total{topic=\"metered\"} 200",
+        "streamlake_producer_outcomes_total{outcome=\"delivered\",reason=\"none\"} 200",
+        "streamlake_producer_outcomes_total{outcome=\"failed\",reason=\"too_large\"} 1",
+        "streamlake_producer_delivery_latency_seconds_count 200",
+        "streamlake_producer_in_flight 0",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // Every broker is listed; the producer connects to those that lead its partitions.
+    let brokers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("streamlake_broker_up{"))
+        .collect();
+    assert_eq!(brokers.len(), 3, "{text}");
+    let up = brokers.iter().filter(|l| l.ends_with(" 1")).count();
+    assert!(up >= 1, "{text}");
+    assert_eq!(producer.metrics().brokers.up_count(), Some(up));
+    assert!(
+        text.contains("streamlake_broker_rtt_avg_seconds{broker="),
+        "{text}"
+    );
+    assert!(
+        text.contains("streamlake_producer_batch_records{topic=\"metered\"}"),
+        "{text}"
+    );
+    let ratio: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("streamlake_producer_compression_ratio "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ratio > 0.0, "{text}");
+
+    let consumer_metrics = ConsumerMetrics::default();
+    let mut c = config.clone();
+    c.consumer.group_id = Some("metered-group".into());
+    let consumer = Consumer::new(
+        &c,
+        ConsumerOptions {
+            metrics: Some(consumer_metrics.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    consumer.subscribe(&["metered"]).unwrap();
+    for _ in 0..200 {
+        match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
+            Ok(Ok(Received::Record(_))) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    consumer.commit().unwrap();
+    // Statistics are served while the consumer polls.
+    for _ in 0..30 {
+        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+    }
+    let mut registry = Metrics::new();
+    consumer_metrics.register(&mut registry);
+    let text = registry.encode();
+    assert!(
+        text.contains("streamlake_consumer_records_total{topic=\"metered\"} 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("streamlake_consumer_commits_total{result=\"ok\"} 1"),
+        "{text}"
+    );
+    // Lag is reported for each of the three partitions: nothing left unread.
+    let lags: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("streamlake_consumer_lag_records{"))
+        .filter_map(|l| l.rsplit(' ').next())
+        .map(|v| v.parse::<i64>().unwrap())
+        .collect();
+    assert_eq!(lags, vec![0, 0, 0], "{text}");
+}

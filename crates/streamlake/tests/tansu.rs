@@ -391,6 +391,7 @@ async fn rebalance_hook_sees_assignment_and_revocation() {
             on_rebalance: Some(Arc::new(move |e: &RebalanceEvent| {
                 sink.lock().unwrap().push(e.clone())
             })),
+            ..Default::default()
         },
     )
     .unwrap();

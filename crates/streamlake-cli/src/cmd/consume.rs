@@ -22,6 +22,8 @@ pub enum Print {
 pub struct ConsumeArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: crate::args::MetricsArgs,
     /// Topic to read
     #[arg(short, long)]
     topic: String,
@@ -90,12 +92,19 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     );
     let rt = runtime()?;
     let _in_runtime = rt.enter();
+    let consumer_metrics = streamlake::metrics::ConsumerMetrics::default();
     let consumer = Consumer::new(
         &loaded.config,
         ConsumerOptions {
             report_end: a.exit_at_end,
             on_rebalance: Some(hook),
+            metrics: Some(consumer_metrics.clone()),
         },
+    )?;
+    a.metrics.serve(
+        &rt,
+        |m| consumer_metrics.register(m),
+        consumer_metrics.brokers.clone(),
     )?;
     if a.group.is_some() {
         consumer.subscribe(&[&a.topic])?;

@@ -16,6 +16,8 @@ use streamlake::Producer;
 pub struct DatagenArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: crate::args::MetricsArgs,
     /// Schema file: .proto (Protobuf), .avsc (Avro) or .json (JSON Schema)
     #[arg(short, long, value_name = "FILE")]
     schema: PathBuf,
@@ -110,6 +112,12 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let producer = Producer::new(&loaded.config)?;
+    let producer_metrics = producer.metrics().clone();
+    a.metrics.serve(
+        &rt,
+        |m| producer_metrics.register(m),
+        producer_metrics.brokers.clone(),
+    )?;
     let options = RunOptions {
         topic: topic.clone(),
         count: a.count,

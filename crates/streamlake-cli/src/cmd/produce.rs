@@ -38,6 +38,8 @@ pub enum OnError {
 pub struct ProduceArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: crate::args::MetricsArgs,
     /// Destination topic
     #[arg(short, long)]
     topic: String,
@@ -330,6 +332,16 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         Sink::Plain(p)
     };
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
+    let producer_metrics = match &producer {
+        Sink::Plain(p) => p.metrics().clone(),
+        Sink::Spooling(p) => p.producer().metrics().clone(),
+        Sink::Transactional(t) => t.producer.producer().metrics().clone(),
+    };
+    a.metrics.serve(
+        &rt,
+        |m| producer_metrics.register(m),
+        producer_metrics.brokers.clone(),
+    )?;
 
     // Reading happens on its own thread so a signal is noticed even while stdin is idle.
     let (tx, rx) = sync_channel::<std::io::Result<String>>(1024);

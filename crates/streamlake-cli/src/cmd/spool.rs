@@ -33,6 +33,8 @@ pub enum SpoolCommand {
     Replay {
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        metrics: crate::args::MetricsArgs,
         /// The spool folder
         dir: PathBuf,
         /// Give up after this long (e.g. 5m)
@@ -112,6 +114,7 @@ pub fn run(c: SpoolCommand) -> anyhow::Result<ExitCode> {
         }
         SpoolCommand::Replay {
             kafka,
+            metrics,
             dir,
             timeout,
         } => {
@@ -130,6 +133,8 @@ pub fn run(c: SpoolCommand) -> anyhow::Result<ExitCode> {
                         eprintln!("damage: {d}");
                     }
                 }
+                let m = p.producer().metrics().clone();
+                metrics.start(|r| m.register(r), m.brokers.clone()).await?;
                 let deadline = tokio::time::Instant::now() + timeout;
                 while p.spooled_pending() > 0
                     && tokio::time::Instant::now() < deadline

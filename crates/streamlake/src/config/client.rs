@@ -82,6 +82,11 @@ pub(crate) fn derived(config: &Config, kind: ClientKind) -> Vec<Derived> {
         ),
         d("client.id", "client_id", &config.client_id),
         d(
+            "statistics.interval.ms",
+            "statistics_interval_ms",
+            config.statistics_interval_ms,
+        ),
+        d(
             "security.protocol",
             "security.protocol",
             s.protocol.as_librdkafka(),

@@ -49,6 +49,10 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
     /// The disk spool for records Kafka cannot take (off unless `spool.dir` is set).
     pub spool: crate::spool::SpoolConfig,
+    /// Default 5 000 ms: how often librdkafka reports its statistics (broker round trips and
+    /// connection state, queue depth, batch sizes, consumer lag) into the metrics; 0 turns
+    /// them off.
+    pub statistics_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -62,6 +66,7 @@ impl Default for Config {
             consumer: ConsumerConfig::default(),
             schema_registry: SchemaRegistryConfig::default(),
             spool: crate::spool::SpoolConfig::default(),
+            statistics_interval_ms: 5_000,
         }
     }
 }

@@ -22,6 +22,7 @@ pub type RebalanceHook = Arc<dyn Fn(&RebalanceEvent) + Send + Sync>;
 
 pub(crate) struct Context {
     pub hook: Option<RebalanceHook>,
+    pub metrics: crate::metrics::ConsumerMetrics,
 }
 
 fn list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -38,6 +39,12 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::logging::librdkafka_error(&error, reason);
+    }
+
+    fn stats_raw(&self, raw: &[u8]) {
+        if let Some(stats) = crate::metrics::stats::Stats::parse(raw) {
+            self.metrics.update(&stats);
+        }
     }
 }
 
@@ -70,9 +77,15 @@ impl ConsumerContext for Context {
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
-            Ok(()) => tracing::debug!(partitions = offsets.count(), "offsets committed"),
+            Ok(()) => {
+                self.metrics.committed(true);
+                tracing::debug!(partitions = offsets.count(), "offsets committed");
+            }
             Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
-            Err(e) => tracing::warn!(error = %e, "offset commit failed"),
+            Err(e) => {
+                self.metrics.committed(false);
+                tracing::warn!(error = %e, "offset commit failed");
+            }
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct ConsumerOptions {
     pub report_end: bool,
     /// Called on every rebalance (group mode).
     pub on_rebalance: Option<RebalanceHook>,
+    /// Where to count records, lag and commits (register them to expose them).
+    pub metrics: Option<crate::metrics::ConsumerMetrics>,
 }
 
 impl std::fmt::Debug for ConsumerOptions {
@@ -67,6 +69,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Kafka consumer. See the module docs for its commit semantics.
 pub struct Consumer {
     inner: StreamConsumer<Context>,
+    metrics: crate::metrics::ConsumerMetrics,
     auto_ack: bool,
     has_group: bool,
     report_end: bool,
@@ -103,13 +106,16 @@ impl Consumer {
         if options.report_end {
             cc.set("enable.partition.eof", "true");
         }
+        let metrics = options.metrics.unwrap_or_default();
         let inner: StreamConsumer<Context> = cc
             .create_with_context(Context {
                 hook: options.on_rebalance,
+                metrics: metrics.clone(),
             })
             .map_err(|e| ConsumeError::Create(e.to_string()))?;
         Ok(Self {
             inner,
+            metrics,
             auto_ack: config.consumer.enable_auto_commit,
             has_group,
             report_end: options.report_end,
@@ -193,6 +199,12 @@ impl Consumer {
             match self.inner.recv().await {
                 Ok(msg) => {
                     let record = owned(&msg);
+                    self.metrics.read(
+                        &record.topic,
+                        (record.key.as_ref().map_or(0, |k| k.len())
+                            + record.value.as_ref().map_or(0, |v| v.len()))
+                            as u64,
+                    );
                     if self.report_end {
                         self.at_end
                             .lock()
@@ -298,10 +310,16 @@ impl Consumer {
             return Ok(());
         }
         match self.inner.commit_consumer_state(CommitMode::Sync) {
+            // Counted in the commit callback, which runs for these commits too.
             Ok(()) => Ok(()),
             Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// This consumer's metrics (register them with [`crate::metrics::ConsumerMetrics::register`]).
+    pub fn metrics(&self) -> &crate::metrics::ConsumerMetrics {
+        &self.metrics
     }
 
     /// Leaves cleanly: in auto-commit mode the last record returned counts as processed;

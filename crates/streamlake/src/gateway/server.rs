@@ -117,7 +117,11 @@ impl Gateway {
             );
         }
         let keys = ApiKeys::new(&config.api_keys).map_err(GatewayError)?;
-        let producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
+        let mut metrics = GatewayMetrics::new();
+        let producer_metrics = crate::metrics::ProducerMetrics::default();
+        producer_metrics.register(&mut metrics.registry);
+        let producer = Producer::with_metrics(kafka, producer_metrics)
+            .map_err(|e| GatewayError(e.to_string()))?;
         let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
         let admin = Arc::new(
             Admin::new(kafka, Duration::from_secs(2)).map_err(|e| GatewayError(e.to_string()))?,
@@ -133,7 +137,7 @@ impl Gateway {
             admin,
             openapi: openapi_document(&names, keys.enabled()),
             keys,
-            metrics: GatewayMetrics::new(),
+            metrics,
             replays: Mutex::new(HashMap::new()),
         })
     }
@@ -489,12 +493,21 @@ async fn ingest_inner(
             }
             (Some(Invalid { step, errors }), Ok(d)) => {
                 dead_lettered += 1;
+                gw.producer
+                    .metrics()
+                    .outcome(crate::metrics::RecordOutcome::DeadLettered);
                 tracing::warn!(dataset, step, errors = ?errors, dlq_topic = %d.topic, offset = d.offset, ingestion_id = %id, "invalid event dead-lettered");
                 json!({"ingestion_id": id, "status": "invalid", "step": step, "errors": errors,
                        "dlq": {"topic": d.topic, "partition": d.partition, "offset": d.offset}})
             }
-            (_, Err(e)) => {
+            (invalid, Err(e)) => {
                 failed += 1;
+                if invalid.is_some() {
+                    // The main producer counts its own failures; this one was the DLQ's.
+                    gw.producer
+                        .metrics()
+                        .outcome(crate::metrics::RecordOutcome::Failed(e.error.kind()));
+                }
                 tracing::error!(dataset, ingestion_id = %id, error = %e.error, "event not written to Kafka");
                 json!({"ingestion_id": id, "status": "failed", "error": "not written to Kafka; retry later", "retriable": e.error.is_retriable()})
             }

@@ -7,6 +7,17 @@
 //!   outcome words, never values from requests or records.
 //! - [`Metrics::encode`] renders the OpenMetrics text format that Prometheus scrapes.
 
+pub mod broker;
+pub mod consumer;
+mod http;
+pub mod producer;
+pub mod stats;
+
+pub use broker::BrokerMetrics;
+pub use consumer::ConsumerMetrics;
+pub use http::{serve, Readiness};
+pub use producer::{ProducerMetrics, RecordOutcome};
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 

@@ -2,6 +2,8 @@
 
 use super::error::{ProduceError, SendError};
 use super::generation::Recovery;
+use crate::metrics::producer::{ProducerMetrics, RecordOutcome, TopicLabel};
+use crate::metrics::stats::Stats;
 use crate::record::{Delivery, Record};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -92,6 +94,8 @@ pub(crate) struct Pending {
     pub(crate) seq: u64,
     /// Times the record was re-sent by a recreated client.
     pub(crate) resends: u32,
+    /// When the record was first accepted (delivery latency runs from here).
+    pub(crate) sent_at: std::time::Instant,
 }
 
 impl Pending {
@@ -101,6 +105,7 @@ impl Pending {
             done: Some(done),
             seq,
             resends: 0,
+            sent_at: std::time::Instant::now(),
         })
     }
 
@@ -153,6 +158,10 @@ pub(crate) struct Context {
     pub fatal: AtomicBool,
     /// Where parked records wait, and who recreates the client.
     pub recovery: Arc<Recovery>,
+    /// Metrics shared by every generation.
+    pub metrics: ProducerMetrics,
+    /// Whether failures are counted as outcomes here (a spooling producer counts its own).
+    pub count_failures: Arc<AtomicBool>,
 }
 
 impl ClientContext for Context {
@@ -170,6 +179,34 @@ impl ClientContext for Context {
             *last = Some(reason.to_owned());
         }
     }
+
+    fn stats_raw(&self, raw: &[u8]) {
+        let Some(stats) = Stats::parse(raw) else {
+            return;
+        };
+        let m = &self.metrics;
+        m.queue_records.set(stats.msg_cnt as i64);
+        m.queue_bytes.set(stats.msg_size as i64);
+        for (topic, t) in &stats.topics {
+            let label = TopicLabel {
+                topic: topic.clone(),
+            };
+            if t.batchcnt.cnt > 0 {
+                m.batch_bytes
+                    .get_or_create(&label)
+                    .set(t.batchsize.avg as f64);
+                m.batch_records
+                    .get_or_create(&label)
+                    .set(t.batchcnt.avg as f64);
+            }
+        }
+        let sent: u64 = stats.brokers.values().map(|b| b.txbytes).sum();
+        if sent > 0 {
+            m.compression_ratio
+                .set(m.bytes_total.get() as f64 / sent as f64);
+        }
+        m.brokers.update(&stats);
+    }
 }
 
 impl ProducerContext for Context {
@@ -179,7 +216,11 @@ impl ProducerContext for Context {
         match result {
             Ok(msg) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                self.metrics.ended();
+                let latency = pending.sent_at.elapsed();
                 let (record, done) = (*pending).into_parts();
+                self.metrics
+                    .delivered(&record.topic, record.size() as u64, latency);
                 done.complete(Ok(Delivery {
                     topic: record.topic,
                     partition: msg.partition(),
@@ -202,6 +243,10 @@ impl ProducerContext for Context {
                     return;
                 }
                 self.counters.fail();
+                self.metrics.ended();
+                if self.count_failures.load(Ordering::Relaxed) {
+                    self.metrics.outcome(RecordOutcome::Failed(error.kind()));
+                }
                 if let ProduceError::Timeout { detail } = &mut error {
                     if let Some(last) = self.last_error.lock().ok().and_then(|l| l.clone()) {
                         detail.push_str("; last client error: ");

@@ -12,6 +12,7 @@
 
 use super::context::{Context, Counters, Pending};
 use super::error::ProduceError;
+use crate::metrics::producer::{ProducerMetrics, RecordOutcome};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
@@ -139,6 +140,8 @@ impl Recovery {
 /// Everything a producer shares with its recovery thread.
 pub(crate) struct Core {
     pub counters: Arc<Counters>,
+    pub metrics: ProducerMetrics,
+    pub count_failures: Arc<AtomicBool>,
     pub delivery_timeout: Duration,
     client_config: ClientConfig,
     current: RwLock<Option<Arc<Generation>>>,
@@ -152,9 +155,12 @@ impl Core {
         client_config: ClientConfig,
         delivery_timeout: Duration,
         recover: bool,
+        metrics: ProducerMetrics,
     ) -> Result<Arc<Self>, ProduceError> {
         let core = Arc::new(Self {
             counters: Arc::new(Counters::default()),
+            metrics,
+            count_failures: Arc::new(AtomicBool::new(true)),
             delivery_timeout,
             client_config,
             current: RwLock::new(None),
@@ -184,6 +190,8 @@ impl Core {
                 outstanding: AtomicU64::new(0),
                 fatal: AtomicBool::new(false),
                 recovery: Arc::clone(&self.recovery),
+                metrics: self.metrics.clone(),
+                count_failures: Arc::clone(&self.count_failures),
             })
             .map_err(|e| ProduceError::Create(e.to_string()))?;
         Ok(Arc::new(Generation { client }))
@@ -203,6 +211,15 @@ impl Core {
     /// Marks the producer as closing (parked records are handed back, not re-sent) or not.
     pub fn set_closing(&self, closing: bool) {
         self.recovery.closing.store(closing, Ordering::SeqCst);
+    }
+
+    /// Counts a parked record that ends in an error here.
+    fn record_failure(&self, kind: &'static str) {
+        self.counters.fail();
+        self.metrics.ended();
+        if self.count_failures.load(Ordering::Relaxed) {
+            self.metrics.outcome(RecordOutcome::Failed(kind));
+        }
     }
 
     /// Replaces generation `failed` with a new client, re-sending its parked records first.
@@ -233,7 +250,7 @@ impl Core {
             Ok(_) | Err(_) => {
                 let closing = self.recovery.closing.load(Ordering::SeqCst);
                 for p in parked {
-                    self.counters.fail();
+                    self.record_failure(if closing { "purged" } else { "fatal" });
                     p.fail(if closing {
                         ProduceError::Purged
                     } else {
@@ -247,10 +264,11 @@ impl Core {
             }
         };
         self.counters.recreated.fetch_add(1, Ordering::Relaxed);
+        self.metrics.recreated();
         let carried = parked.len();
         for mut p in parked {
             if p.resends >= MAX_RESENDS {
-                self.counters.fail();
+                self.record_failure("fatal");
                 p.fail(ProduceError::Fatal {
                     detail: format!("still failing after {MAX_RESENDS} recreated producers"),
                 });
@@ -271,8 +289,9 @@ impl Core {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     Err((e, back)) => {
-                        self.counters.fail();
-                        back.fail(ProduceError::from(&e));
+                        let error = ProduceError::from(&e);
+                        self.record_failure(error.kind());
+                        back.fail(error);
                         break;
                     }
                 }

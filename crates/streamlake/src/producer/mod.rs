@@ -44,6 +44,7 @@ use crate::record::{Delivery, Record};
 pub use generation::MAX_RESENDS;
 pub use transaction::{TransactionError, TransactionalProducer};
 
+use crate::metrics::producer::{ProducerMetrics, RecordOutcome};
 use context::{Completion, Pending};
 use generation::Core;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -91,6 +92,11 @@ impl CloseReport {
 impl Producer {
     /// Creates a producer. Fails if the configuration is invalid; does not wait for the cluster.
     pub fn new(config: &Config) -> Result<Self, ProduceError> {
+        Self::with_metrics(config, ProducerMetrics::default())
+    }
+
+    /// A producer that counts into `metrics` (shared with whoever registered them).
+    pub fn with_metrics(config: &Config, metrics: ProducerMetrics) -> Result<Self, ProduceError> {
         let cc = config.client_config(ClientKind::Producer)?;
         // A transactional producer is never recreated: its fatal errors mean another instance
         // has taken over the transactional id.
@@ -99,6 +105,7 @@ impl Producer {
             cc,
             Duration::from_millis(config.producer.delivery_timeout_ms),
             recover,
+            metrics,
         )?;
         Ok(Self { core })
     }
@@ -173,6 +180,7 @@ impl Producer {
         match generation.enqueue(pending) {
             Ok(()) => {
                 self.core.counters.accept();
+                self.core.metrics.accepted();
                 Step::Done
             }
             Err((e, back)) if is_queue_full(&e) && in_budget => Step::Wait(back),
@@ -191,7 +199,19 @@ impl Producer {
                     .trigger(generation.id(), "the client refused a record as fatal");
                 Step::Wait(back)
             }
-            Err((e, back)) => Step::Refused(refused(&e, *back, started)),
+            Err((e, back)) => {
+                let refused = refused(&e, *back, started);
+                if self
+                    .core
+                    .count_failures
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.core
+                        .metrics
+                        .outcome(RecordOutcome::Failed(refused.error.kind()));
+                }
+                Step::Refused(refused)
+            }
         }
     }
 
@@ -258,6 +278,19 @@ impl Producer {
     /// Running totals of this producer.
     pub fn counters(&self) -> &Counters {
         &self.core.counters
+    }
+
+    /// This producer's metrics (register them with [`ProducerMetrics::register`]).
+    pub fn metrics(&self) -> &ProducerMetrics {
+        &self.core.metrics
+    }
+
+    /// Whether records that end in an error are counted as `failed` outcomes (default). A
+    /// caller that keeps failed records itself (a spool) counts their outcome instead.
+    pub fn count_failures(&self, yes: bool) {
+        self.core
+            .count_failures
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The running totals, shared: readable after the producer has moved (a signal handler,

@@ -27,6 +27,7 @@
 use super::circuit::{Admit, Circuit, CircuitConfig, CircuitState};
 use super::{CloseReport, ProduceError, Producer, SendError};
 use crate::config::Config;
+use crate::metrics::RecordOutcome;
 use crate::record::{Delivery, Record};
 use crate::spool::{OpenReport, Spool, SpoolConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,6 +116,8 @@ impl SpoolingProducer {
         circuit: CircuitConfig,
     ) -> Result<(Self, Option<OpenReport>), ProduceError> {
         let producer = Producer::new(config)?;
+        // Records that fail here are spooled or handed back; their outcome is counted here.
+        producer.count_failures(false);
         let (spool, report) = match &spool.dir {
             Some(dir) => {
                 let (s, r) = Spool::open(dir, spool.clone())
@@ -161,10 +164,10 @@ impl SpoolingProducer {
             return s.spool_new(record);
         }
         if s.spool.is_none() && s.refuses() {
-            return Err(SendError {
+            return Err(s.failed(SendError {
                 error: ProduceError::CircuitOpen,
                 record,
-            });
+            }));
         }
         s.direct.fetch_add(1, Ordering::SeqCst);
         let outcome = s.producer.send(record).await;
@@ -189,20 +192,23 @@ impl SpoolingProducer {
             return Ok(());
         }
         if s.spool.is_none() && s.refuses() {
-            return Err(SendError {
+            return Err(s.failed(SendError {
                 error: ProduceError::CircuitOpen,
                 record,
-            });
+            }));
         }
         s.direct.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
         let sent = s
             .producer
             .send_with_callback(record, move |outcome| on_done(shared.settle(outcome)));
-        if sent.is_err() {
-            s.direct.fetch_sub(1, Ordering::SeqCst);
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                s.direct.fetch_sub(1, Ordering::SeqCst);
+                Err(s.failed(e))
+            }
         }
-        sent
     }
 
     /// The circuit's state.
@@ -262,6 +268,7 @@ impl SpoolingProducer {
         if let Some(spool) = &s.spool {
             let _ = spool.sync();
         }
+        s.publish();
         SpoolingCloseReport {
             producer,
             spooled: s.counts.spooled.load(Ordering::Relaxed),
@@ -319,6 +326,23 @@ impl EmergencyStop {
 }
 
 impl Shared {
+    /// Counts a record handed back to its sender.
+    fn failed(&self, e: SendError) -> SendError {
+        self.producer
+            .metrics()
+            .outcome(RecordOutcome::Failed(e.error.kind()));
+        e
+    }
+
+    /// Publishes the spool's size and the circuit's state.
+    fn publish(&self) {
+        let m = self.producer.metrics();
+        m.circuit(self.circuit.state() == CircuitState::Open);
+        if let Some(st) = self.spool.as_ref().and_then(|s| s.status().ok()) {
+            m.spool(st.pending_records, st.bytes);
+        }
+    }
+
     /// Whether the circuit keeps new records from Kafka now.
     fn refuses(&self) -> bool {
         self.circuit.admit() == Admit::Refuse
@@ -355,19 +379,23 @@ impl Shared {
         match outcome {
             Ok(d) => {
                 self.circuit.success();
+                self.producer.metrics().circuit(false);
                 Ok(Accepted::Delivered(d))
             }
             Err(e) if e.error.is_retriable() => {
                 self.circuit.failure();
+                self.producer
+                    .metrics()
+                    .circuit(self.circuit.state() == CircuitState::Open);
                 if self.spool.is_some() {
                     let _mode = self.mode.lock().expect("lock");
                     self.draining.store(true, Ordering::SeqCst);
                     self.spool_record(e.record)
                 } else {
-                    Err(e)
+                    Err(self.failed(e))
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => Err(self.failed(e)),
         }
     }
 
@@ -377,12 +405,13 @@ impl Shared {
         match spool.append(&record) {
             Ok(()) => {
                 self.counts.spooled.fetch_add(1, Ordering::Relaxed);
+                self.producer.metrics().outcome(RecordOutcome::Spooled);
                 Ok(Accepted::Spooled)
             }
-            Err(e) => Err(SendError {
+            Err(e) => Err(self.failed(SendError {
                 error: ProduceError::Spool(e.to_string()),
                 record,
-            }),
+            })),
         }
     }
 }
@@ -390,6 +419,7 @@ impl Shared {
 async fn replay_loop(s: Arc<Shared>) {
     let spool = s.spool.as_ref().expect("replay needs a spool");
     while !s.stop.load(Ordering::SeqCst) {
+        s.publish();
         if !s.draining.load(Ordering::SeqCst) {
             tokio::time::sleep(REPLAY_IDLE).await;
             continue;
@@ -429,9 +459,13 @@ async fn replay_loop(s: Arc<Shared>) {
             match outcome {
                 Ok(_) => {
                     s.counts.replayed.fetch_add(1, Ordering::Relaxed);
+                    s.producer.metrics().outcome(RecordOutcome::Replayed);
                 }
                 Err(e) if e.error.is_permanent() => {
                     s.counts.replay_rejected.fetch_add(1, Ordering::Relaxed);
+                    s.producer
+                        .metrics()
+                        .outcome(RecordOutcome::Failed(e.error.kind()));
                     tracing::error!(topic = %e.record.topic, key = ?e.record.key, error = %e.error,
                         "spooled record refused by Kafka for good; skipped");
                 }
