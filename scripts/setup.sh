@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
 # Installs what StreamLake needs, reusing whatever is already there.
 #   scripts/setup.sh          system libraries to build (cmake, OpenSSL, zstd, zlib, curl headers, pkg-config)
-#   scripts/setup.sh --test   also what the tests use: the tansu broker and Python confluent-kafka
+#   scripts/setup.sh --test   also what the tests use: the tansu broker, Python confluent-kafka
+#                             and promtool
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libcurl4-openssl-dev: librdkafka 2.12 includes curl.h even when built without curl.
 APT_PACKAGES=(cmake pkg-config libssl-dev libzstd-dev zlib1g-dev libcurl4-openssl-dev)
+# Only for the tests: prometheus for its promtool, which checks deploy/prometheus.
+APT_TEST_PACKAGES=(prometheus)
 TANSU_VERSION=0.6.0
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+
+# apt_install [APT-GET OPTION…] PACKAGE…: installs the packages not installed yet and leaves
+# their names in `installed`.
+apt_install() {
+  local opts=() p
+  installed=()
+  while [[ "${1:-}" == -* ]]; do opts+=("$1"); shift; done
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || installed+=("$p")
+  done
+  ((${#installed[@]})) || return 0
+  echo "setup: installing ${installed[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${opts[@]}" "${installed[@]}" >/dev/null
+}
+
+apt_install "${APT_PACKAGES[@]}"
 
 [ "${1:-}" = "--test" ] || exit 0
+
+# Only promtool is wanted from the prometheus package: no recommended exporters, and the
+# Prometheus server that the package enables is stopped and disabled right after installing.
+apt_install --no-install-recommends "${APT_TEST_PACKAGES[@]}"
+if [[ " ${installed[*]} " == *" prometheus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    $sudo /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+fi
 
 # tansu: a real, independently written Kafka-compatible broker for the tests (about 10-20
 # minutes to build the first time; reused after).

@@ -31,6 +31,8 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Generate schema-true random records (Protobuf, Avro, JSON Schema) into a topic.
     Datagen(cmd::datagen::DatagenArgs),
+    /// Measure producer (or, with `consume`, consumer) throughput and latency.
+    Perf(cmd::perf::PerfArgs),
     /// List, create, describe and delete topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -42,6 +44,9 @@ enum Command {
     /// Look into a disk spool, or replay it to Kafka.
     #[command(subcommand)]
     Spool(cmd::spool::SpoolCommand),
+    /// Check the cluster: brokers reachable, topics present with leaders, and optionally an
+    /// end-to-end produce and consume. Exit code 0 when healthy, 1 when not.
+    Health(cmd::health::HealthArgs),
     /// Show the effective configuration or check a config file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -61,10 +66,12 @@ fn main() -> ExitCode {
         Command::Produce(a) => cmd::produce::run(a),
         Command::Consume(a) => cmd::consume::run(a),
         Command::Datagen(a) => cmd::datagen::run(a),
+        Command::Perf(a) => cmd::perf::run(a),
         Command::Topics(c) => cmd::topics::run(c),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Schema(c) => cmd::schema::run(c),
         Command::Config(c) => cmd::config::run(c),
+        Command::Health(a) => cmd::health::run(a),
         Command::Spool(c) => cmd::spool::run(c),
     };
     match result {

@@ -143,6 +143,22 @@ impl Admin {
         Ok(())
     }
 
+    /// The brokers in the cluster's metadata: `(id, host:port)`, sorted by id.
+    pub fn brokers(&self) -> Result<Vec<(i32, String)>, AdminError> {
+        let md = self
+            .client
+            .inner()
+            .fetch_metadata(None, self.timeout)
+            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        let mut out: Vec<(i32, String)> = md
+            .brokers()
+            .iter()
+            .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Every topic (or just `topic`), sorted by name, internal ones included.
     pub fn describe(&self, topic: Option<&str>) -> Result<Vec<TopicInfo>, AdminError> {
         let md = self

@@ -14,6 +14,8 @@
 //! - [`io`]: reading records from lines and JSON lines, and printing them.
 //! - [`datagen`]: schema-true random records for load tests.
 //! - [`demo`]: the end-to-end demo job.
+//! - [`perf`]: producer and consumer performance runs, latency measured from intended send
+//!   time.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -24,9 +26,11 @@ pub mod datagen;
 pub mod demo;
 pub mod embedded;
 pub mod gateway;
+pub mod health;
 pub mod io;
 mod logging;
 pub mod metrics;
+pub mod perf;
 pub mod producer;
 pub mod record;
 pub mod registry;

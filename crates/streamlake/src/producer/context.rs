@@ -110,8 +110,8 @@ impl Pending {
     }
 
     /// Ends the record with `error`, handing it back to its sender.
-    pub(crate) fn fail(self: Box<Self>, error: ProduceError) {
-        let (record, done) = (*self).into_parts();
+    pub(crate) fn fail(self, error: ProduceError) {
+        let (record, done) = self.into_parts();
         done.complete(Err(SendError { error, record }));
     }
 
@@ -253,7 +253,7 @@ impl ProducerContext for Context {
                         detail.push_str(&last);
                     }
                 }
-                pending.fail(error);
+                (*pending).fail(error);
             }
         }
         self.outstanding.fetch_sub(1, Ordering::SeqCst);

@@ -83,6 +83,8 @@ impl Generation {
 /// Parked records and the state of a recovery, shared with every generation's context.
 pub(crate) struct Recovery {
     enabled: bool,
+    // Boxed as librdkafka hands them back, and boxed again when they are re-sent.
+    #[allow(clippy::vec_box)]
     parked: Mutex<Vec<Box<Pending>>>,
     /// Set from the first fatal error of a generation until its successor has taken over.
     active: AtomicBool,
@@ -251,7 +253,7 @@ impl Core {
                 let closing = self.recovery.closing.load(Ordering::SeqCst);
                 for p in parked {
                     self.record_failure(if closing { "purged" } else { "fatal" });
-                    p.fail(if closing {
+                    (*p).fail(if closing {
                         ProduceError::Purged
                     } else {
                         ProduceError::Fatal {
@@ -269,7 +271,7 @@ impl Core {
         for mut p in parked {
             if p.resends >= MAX_RESENDS {
                 self.record_failure("fatal");
-                p.fail(ProduceError::Fatal {
+                (*p).fail(ProduceError::Fatal {
                     detail: format!("still failing after {MAX_RESENDS} recreated producers"),
                 });
                 continue;
@@ -291,7 +293,7 @@ impl Core {
                     Err((e, back)) => {
                         let error = ProduceError::from(&e);
                         self.record_failure(error.kind());
-                        back.fail(error);
+                        (*back).fail(error);
                         break;
                     }
                 }
