@@ -231,7 +231,7 @@ fn payload(
         anyhow::bail!("--value-format takes json, avro, protobuf or json-schema");
     }
     if format.uses_registry() && a.payload_file.is_none() && a.value_schema.is_none() {
-        anyhow::bail!("--value-format {format:?} needs --value-schema FILE to generate records from (or --payload-file with JSON lines to encode)");
+        anyhow::bail!("a registry --value-format needs --value-schema FILE to generate records from (or --payload-file with JSON lines to encode)");
     }
     if a.payload_file.is_none() && !format.uses_registry() {
         return Ok(PayloadSpec::synthetic(

@@ -25,8 +25,11 @@
 //! # Warm-up
 //! The first records (by default a tenth of the run; see [`Warmup`]) are sent, delivered
 //! and accounted for but kept out of `records`, the rates and the latency, so connection set-up
-//! and metadata look-ups do not distort them. `--records` and `--duration` bound the measured
-//! part; the warm-up comes on top and is reported as `warmup_records`.
+//! and metadata look-ups do not distort them. The measurement starts only once every warm-up
+//! record has its outcome (nothing of the warm-up is still queued in front of measured
+//! records); with a throughput target the measured records are scheduled from that moment.
+//! `--records` and `--duration` bound the measured part; the warm-up comes on top and is
+//! reported as `warmup_records`.
 //!
 //! # Accounting
 //! Every record handed to a producer ends counted once: delivered, or failed by

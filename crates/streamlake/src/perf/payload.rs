@@ -79,6 +79,18 @@ pub struct PayloadSpec {
     pub schema: String,
     /// The `content_type` header's value.
     pub content_type: String,
+    /// Makes this run's trace ids its own (records of two runs never share one).
+    pub trace_salt: u64,
+}
+
+/// A salt that differs from run to run.
+fn run_salt() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    mix(nanos ^ (u64::from(std::process::id()) << 32) ^ mix(run))
 }
 
 impl PayloadSpec {
@@ -99,6 +111,7 @@ impl PayloadSpec {
             headers,
             schema: SYNTHETIC_SCHEMA.to_owned(),
             content_type: content_type(Format::Json).to_owned(),
+            trace_salt: run_salt(),
         })
     }
 
@@ -119,6 +132,7 @@ impl PayloadSpec {
             headers,
             schema: schema.into(),
             content_type: content_type(format).to_owned(),
+            trace_salt: run_salt(),
         })
     }
 
@@ -224,11 +238,12 @@ impl RecordFactory {
         let mut record = Record::new(self.topic.clone(), value);
         record.key = key.map(Bytes::from);
         if self.spec.headers {
+            let salt = self.spec.trace_salt;
             let trace = format!(
                 "00-{:016x}{:016x}-{:016x}-01",
-                mix(seq ^ 0x7472_6163),
-                mix(seq.wrapping_add(1)),
-                mix(seq.wrapping_add(2)) | 1
+                mix(salt ^ seq),
+                mix(salt.rotate_left(17) ^ seq) | 1,
+                mix(salt.rotate_left(31) ^ seq) | 1
             );
             record.headers = vec![
                 Header::new(HEADER_NAMES[0], uuid::Uuid::now_v7().to_string()),
@@ -400,6 +415,16 @@ mod tests {
             f.record(8, 1).headers[0].value,
             f.record(8, 1).headers[0].value,
             "ingestion ids are unique"
+        );
+        let traces: HashSet<Option<Bytes>> = (0..1000)
+            .map(|i| f.record(i, 1).headers[3].value.clone())
+            .collect();
+        assert_eq!(traces.len(), 1000, "a trace id per record");
+        let other_run = factory(120, Some(10), true);
+        assert_ne!(
+            other_run.record(7, 1).headers[3].value,
+            r.headers[3].value,
+            "another run, other trace ids"
         );
 
         let bare = factory(120, None, false).record(7, 1);

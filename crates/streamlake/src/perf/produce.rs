@@ -9,12 +9,14 @@ use crate::config::Config;
 use crate::producer::Producer;
 use crate::stats::LatencyHistogram;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest single sleep of a paced sender, so a stop is noticed quickly.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
+/// How often a sender at the end of the warm-up looks whether the measurement may start.
+const SETTLE_POLL: Duration = Duration::from_millis(1);
 /// How often the coordinating thread looks whether the senders are done.
 const POLL: Duration = Duration::from_millis(20);
 /// Extra time the close gets beyond the delivery timeout, for the purge reports.
@@ -82,12 +84,19 @@ enum Ticket {
         intended: Instant,
         measured: bool,
     },
+    /// The warm-up is over: wait at [`Pacer::settle_warmup`], then ask again.
+    WarmupOver,
     /// The run is over.
     Done,
 }
 
 /// Hands out record numbers and intended send times to every sender, and decides warm-up and
-/// the end. Shared by the senders: one atomic increment per record.
+/// the end. Shared by the senders: one or two atomic increments per record.
+///
+/// The warm-up is paced from the start of the run. The measurement starts once every sender
+/// has handed over its last warm-up record and every warm-up record has its outcome, so
+/// nothing of the warm-up (connection set-up, a first batch still queued) spills into it; the
+/// measured records are then paced from that moment.
 #[derive(Debug)]
 struct Pacer {
     start: Instant,
@@ -95,17 +104,24 @@ struct Pacer {
     warmup: Warmup,
     records: Option<u64>,
     duration: Option<Duration>,
-    tickets: AtomicU64,
-    measured: AtomicU64,
+    senders: usize,
+    warm_tickets: AtomicU64,
     warmup_sent: AtomicU64,
-    measure_start: OnceLock<Instant>,
+    warm_over: AtomicBool,
+    /// Senders that have reached the end of the warm-up (or stopped).
+    arrived: AtomicUsize,
+    measured: AtomicU64,
+    /// When measuring started, and the first measured record's number.
+    measure: OnceLock<(Instant, u64)>,
     /// A sender has been told the run is over.
     done: AtomicBool,
+    /// The run could not be set up: every sender stops.
+    abort: AtomicBool,
 }
 
 impl Pacer {
     fn new(start: Instant, options: &PerfOptions) -> Self {
-        Self {
+        let pacer = Self {
             start,
             schedule: Schedule {
                 rate: options.throughput,
@@ -113,21 +129,31 @@ impl Pacer {
             warmup: options.resolved_warmup(),
             records: options.records,
             duration: options.duration,
-            tickets: AtomicU64::new(0),
-            measured: AtomicU64::new(0),
+            senders: options.producers,
+            warm_tickets: AtomicU64::new(0),
             warmup_sent: AtomicU64::new(0),
-            measure_start: OnceLock::new(),
+            warm_over: AtomicBool::new(false),
+            arrived: AtomicUsize::new(0),
+            measured: AtomicU64::new(0),
+            measure: OnceLock::new(),
             done: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
+        };
+        if pacer.warmup == Warmup::None {
+            pacer.begin_measurement(start);
         }
+        pacer
     }
 
-    /// When measurement starts, if that is known before it happens.
-    fn known_measure_start(&self) -> Option<Instant> {
-        match self.warmup {
-            Warmup::Auto | Warmup::None => Some(self.start),
-            Warmup::Duration(d) => Some(self.start + d),
-            Warmup::Records(w) => self.schedule.due(w).map(|d| self.start + d),
-        }
+    /// Starts the measured part at `at` (once; later calls change nothing).
+    fn begin_measurement(&self, at: Instant) -> (Instant, u64) {
+        *self
+            .measure
+            .get_or_init(|| (at, self.warm_tickets.load(Ordering::Relaxed)))
+    }
+
+    fn measure_start(&self) -> Option<Instant> {
+        self.measure.get().map(|m| m.0)
     }
 
     fn next(&self) -> Ticket {
@@ -139,47 +165,79 @@ impl Pacer {
     }
 
     fn ticket(&self) -> Ticket {
-        let seq = self.tickets.fetch_add(1, Ordering::Relaxed);
-        let intended = match self.schedule.due(seq) {
-            Some(d) => self.start + d,
-            None => Instant::now(),
-        };
-        let warm = match self.warmup {
-            Warmup::Records(w) => seq < w,
-            Warmup::Duration(d) => intended < self.start + d,
-            Warmup::Auto | Warmup::None => false,
-        };
-        if warm {
-            // A record-count warm-up of a run bounded by time still ends with the run.
-            if self
-                .duration
-                .zip(self.known_measure_start())
-                .is_some_and(|(d, s)| intended >= s + d)
-            {
-                return Ticket::Done;
-            }
-            self.warmup_sent.fetch_add(1, Ordering::Relaxed);
-            return Ticket::Send {
-                seq,
-                intended,
-                measured: false,
-            };
-        }
-        let start = *self
-            .measure_start
-            .get_or_init(|| self.known_measure_start().unwrap_or(intended));
-        if self.duration.is_some_and(|d| intended >= start + d) {
+        if self.abort.load(Ordering::Relaxed) {
             return Ticket::Done;
         }
+        let Some(&(start, first)) = self.measure.get() else {
+            return self.warmup_ticket();
+        };
         let m = self.measured.fetch_add(1, Ordering::Relaxed);
         if self.records.is_some_and(|n| m >= n) {
             return Ticket::Done;
         }
+        let intended = self
+            .schedule
+            .due(m)
+            .map_or_else(Instant::now, |d| start + d);
+        if self.duration.is_some_and(|d| intended >= start + d) {
+            return Ticket::Done;
+        }
         Ticket::Send {
-            seq,
+            seq: first + m,
             intended,
             measured: true,
         }
+    }
+
+    fn warmup_ticket(&self) -> Ticket {
+        if self.warm_over.load(Ordering::Relaxed) {
+            return Ticket::WarmupOver;
+        }
+        let w = self.warm_tickets.fetch_add(1, Ordering::Relaxed);
+        let intended = self
+            .schedule
+            .due(w)
+            .map_or_else(Instant::now, |d| self.start + d);
+        let warm = match self.warmup {
+            Warmup::Records(n) => w < n,
+            Warmup::Duration(d) => intended < self.start + d,
+            Warmup::Auto | Warmup::None => false,
+        };
+        if !warm {
+            self.warm_over.store(true, Ordering::Relaxed);
+            return Ticket::WarmupOver;
+        }
+        self.warmup_sent.fetch_add(1, Ordering::Relaxed);
+        Ticket::Send {
+            seq: w,
+            intended,
+            measured: false,
+        }
+    }
+
+    /// A sender's part of the end of the warm-up: waits until every sender is there and every
+    /// warm-up record has its outcome (`settled` counts them), then starts the measurement.
+    /// False when `stop` was set first.
+    fn settle_warmup(&self, stop: &AtomicBool, settled: impl Fn() -> u64) -> bool {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        while self.measure.get().is_none() {
+            if stop.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed) {
+                return false;
+            }
+            if self.arrived.load(Ordering::SeqCst) >= self.senders
+                && settled() >= self.warmup_sent.load(Ordering::SeqCst)
+            {
+                self.begin_measurement(Instant::now());
+                break;
+            }
+            std::thread::sleep(SETTLE_POLL);
+        }
+        true
+    }
+
+    /// A sender leaves without reaching the end of the warm-up (stopped): nobody waits for it.
+    fn leave(&self) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
     }
 
     /// How far behind the schedule the senders are now (nothing once sending is over).
@@ -187,10 +245,14 @@ impl Pacer {
         if self.done.load(Ordering::Relaxed) {
             return Duration::ZERO;
         }
-        let next = self.tickets.load(Ordering::Relaxed);
+        let (start, n) = match self.measure.get() {
+            Some(&(start, _)) => (start, self.measured.load(Ordering::Relaxed)),
+            None if self.warm_over.load(Ordering::Relaxed) => return Duration::ZERO,
+            None => (self.start, self.warm_tickets.load(Ordering::Relaxed)),
+        };
         self.schedule
-            .due(next)
-            .map_or(Duration::ZERO, |d| self.start.elapsed().saturating_sub(d))
+            .due(n)
+            .map_or(Duration::ZERO, |d| start.elapsed().saturating_sub(d))
     }
 }
 
@@ -293,7 +355,8 @@ pub fn run(
             .enumerate()
             .map(|(i, (producer, tally))| {
                 let factory = payload.factory(&options.topic);
-                let (pacer, sent, measured_sent) = (&pacer, &sent, &measured_sent);
+                let (pacer, sent, measured_sent, tallies) =
+                    (&pacer, &sent, &measured_sent, &tallies);
                 std::thread::Builder::new()
                     .name(format!("perf-producer-{i}"))
                     .spawn_scoped(scope, move || {
@@ -301,6 +364,7 @@ pub fn run(
                             producer: &producer,
                             factory: &factory,
                             tally,
+                            tallies,
                             pacer,
                             sent,
                             measured_sent,
@@ -312,7 +376,11 @@ pub fn run(
                     })
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| PerfError::Options(format!("cannot start a sender thread: {e}")))?;
+            .map_err(|e| {
+                // The senders already started end at once; the scope waits for them.
+                pacer.abort.store(true, Ordering::Relaxed);
+                PerfError::Options(format!("cannot start a sender thread: {e}"))
+            })?;
         watch(
             &handles,
             &tallies,
@@ -339,6 +407,7 @@ struct Sender<'a> {
     producer: &'a Producer,
     factory: &'a RecordFactory,
     tally: &'a Arc<Mutex<Tally>>,
+    tallies: &'a [Arc<Mutex<Tally>>],
     pacer: &'a Pacer,
     sent: &'a AtomicU64,
     measured_sent: &'a AtomicU64,
@@ -348,14 +417,33 @@ struct Sender<'a> {
 
 impl Sender<'_> {
     fn run(&self, stop: &AtomicBool) {
+        let mut arrived = false;
+        self.send_all(stop, &mut arrived);
+        if !arrived {
+            self.pacer.leave();
+        }
+    }
+
+    fn send_all(&self, stop: &AtomicBool, arrived: &mut bool) {
         while !stop.load(Ordering::Relaxed) {
-            let Ticket::Send {
-                seq,
-                intended,
-                measured,
-            } = self.pacer.next()
-            else {
-                return;
+            let (seq, intended, measured) = match self.pacer.next() {
+                Ticket::Send {
+                    seq,
+                    intended,
+                    measured,
+                } => (seq, intended, measured),
+                Ticket::WarmupOver if *arrived => {
+                    std::thread::sleep(SETTLE_POLL);
+                    continue;
+                }
+                Ticket::WarmupOver => {
+                    *arrived = true;
+                    if !self.pacer.settle_warmup(stop, || settled(self.tallies)) {
+                        return;
+                    }
+                    continue;
+                }
+                Ticket::Done => return,
             };
             if !sleep_until(intended, stop) {
                 return;
@@ -388,6 +476,17 @@ impl Sender<'_> {
             }
         }
     }
+}
+
+/// Records with an outcome, over every producer.
+fn settled(tallies: &[Arc<Mutex<Tally>>]) -> u64 {
+    tallies
+        .iter()
+        .map(|t| {
+            let t = lock(t);
+            t.delivered + t.failed
+        })
+        .sum()
 }
 
 /// Sleeps until `t`; false when `stop` was set first.
@@ -438,10 +537,7 @@ fn watch(
         last = (Instant::now(), delivered, bytes);
         on_progress(&Progress {
             elapsed: pacer.start.elapsed(),
-            warming_up: pacer
-                .measure_start
-                .get()
-                .is_none_or(|s| Instant::now() < *s),
+            warming_up: pacer.measure_start().is_none(),
             finishing: pacer.done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed),
             sent: sent.load(Ordering::Relaxed),
             delivered,
@@ -488,8 +584,8 @@ fn report(
         errors += missing;
         *errors_by_kind.entry("no_outcome".to_owned()).or_default() += missing;
     }
-    let duration_secs = match (pacer.measure_start.get(), last) {
-        (Some(s), Some(l)) => l.saturating_duration_since(*s).as_secs_f64(),
+    let duration_secs = match (pacer.measure_start(), last) {
+        (Some(s), Some(l)) => l.saturating_duration_since(s).as_secs_f64(),
         _ => 0.0,
     };
     let (records_per_sec, mb_per_sec) = rates(delivered, bytes, duration_secs);
@@ -546,25 +642,40 @@ mod tests {
         assert_eq!((flat.due(5), flat.due_before(Duration::MAX)), (None, None));
     }
 
-    /// Drains a paced pacer (no sleeping needed: its tickets do not depend on the clock).
-    fn drain(options: &PerfOptions) -> (u64, u64, Vec<Duration>) {
+    /// Drains a paced pacer (no sleeping needed: its tickets do not depend on the clock); the
+    /// measurement starts `gap` after the warm-up's planned end.
+    fn drain_with_gap(options: &PerfOptions, gap: Duration) -> (u64, u64, Vec<Duration>) {
         let start = Instant::now();
         let pacer = Pacer::new(start, options);
         let (mut warm, mut measured, mut times) = (0, 0, Vec::new());
-        while let Ticket::Send {
-            measured: m,
-            intended,
-            ..
-        } = pacer.next()
-        {
-            if m {
-                measured += 1;
-                times.push(intended - start);
-            } else {
-                warm += 1;
+        loop {
+            match pacer.next() {
+                Ticket::Send {
+                    measured: true,
+                    intended,
+                    ..
+                } => {
+                    measured += 1;
+                    times.push(intended - start);
+                }
+                Ticket::Send { .. } => warm += 1,
+                Ticket::WarmupOver => {
+                    let planned = match pacer.warmup {
+                        Warmup::Duration(d) => d,
+                        Warmup::Records(w) => pacer.schedule.due(w).unwrap(),
+                        _ => Duration::ZERO,
+                    };
+                    pacer.begin_measurement(start + planned + gap);
+                }
+                Ticket::Done => break,
             }
         }
+        assert_eq!(pacer.warmup_sent.load(Ordering::Relaxed), warm);
         (warm, measured, times)
+    }
+
+    fn drain(options: &PerfOptions) -> (u64, u64, Vec<Duration>) {
+        drain_with_gap(options, Duration::ZERO)
     }
 
     #[test]
@@ -603,24 +714,87 @@ mod tests {
     }
 
     #[test]
+    fn the_measured_schedule_starts_when_the_warmup_has_settled() {
+        // Warm-up acknowledgements took 250 ms longer than planned: the measured records are
+        // due from then on, still 2000 per second for 3 s.
+        let mut o = PerfOptions::new("t");
+        o.throughput = Some(2000.0);
+        o.duration = Some(Duration::from_secs(3));
+        let (warm, measured, times) = drain_with_gap(&o, Duration::from_millis(250));
+        assert_eq!((warm, measured), (600, 6000));
+        assert_eq!(times[0], Duration::from_millis(550));
+        assert_eq!(times[5999], Duration::from_micros(3_549_500));
+    }
+
+    #[test]
     fn unpaced_tickets_stop_at_the_count_and_split_warmup_by_count() {
         let mut o = PerfOptions::new("t");
         o.records = Some(500);
         o.warmup = Warmup::Records(50);
         let pacer = Pacer::new(Instant::now(), &o);
-        let mut seqs = Vec::new();
-        let mut measured = 0;
-        while let Ticket::Send {
-            seq, measured: m, ..
-        } = pacer.next()
-        {
-            seqs.push(seq);
-            measured += u64::from(m);
+        let (mut warm, mut measured) = (Vec::new(), Vec::new());
+        loop {
+            match pacer.next() {
+                Ticket::Send {
+                    seq,
+                    measured: false,
+                    ..
+                } => warm.push(seq),
+                Ticket::Send { seq, .. } => measured.push(seq),
+                Ticket::WarmupOver => {
+                    assert!(pacer.measure_start().is_none());
+                    let stop = AtomicBool::new(false);
+                    // One sender, every warm-up record settled: the measurement starts.
+                    assert!(pacer.settle_warmup(&stop, || 50));
+                }
+                Ticket::Done => break,
+            }
         }
-        assert_eq!(seqs, (0..550).collect::<Vec<_>>());
-        assert_eq!(measured, 500);
-        assert_eq!(pacer.warmup_sent.load(Ordering::Relaxed), 50);
-        assert!(pacer.measure_start.get().is_some());
+        assert_eq!(warm, (0..50).collect::<Vec<_>>());
+        assert_eq!(measured.len(), 500);
+        let unique: std::collections::HashSet<u64> =
+            warm.iter().chain(&measured).copied().collect();
+        assert_eq!(unique.len(), 550, "record numbers are unique");
+        assert!(pacer.measure_start().is_some());
+        assert_eq!(pacer.next(), Ticket::Done, "and stays done");
+    }
+
+    #[test]
+    fn the_warmup_ends_only_when_every_warmup_record_has_its_outcome() {
+        let mut o = PerfOptions::new("t");
+        o.records = Some(10);
+        o.warmup = Warmup::Records(5);
+        let pacer = Pacer::new(Instant::now(), &o);
+        for _ in 0..5 {
+            assert!(matches!(
+                pacer.next(),
+                Ticket::Send {
+                    measured: false,
+                    ..
+                }
+            ));
+        }
+        assert_eq!(pacer.next(), Ticket::WarmupOver);
+        let stop = AtomicBool::new(false);
+        let settled = AtomicU64::new(3);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| pacer.settle_warmup(&stop, || settled.load(Ordering::SeqCst)));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                !waiter.is_finished(),
+                "2 warm-up records have no outcome yet"
+            );
+            assert!(pacer.measure_start().is_none());
+            settled.store(5, Ordering::SeqCst);
+            assert!(waiter.join().unwrap());
+        });
+        assert!(matches!(pacer.next(), Ticket::Send { measured: true, .. }));
+
+        // A stop while waiting ends the wait.
+        let pacer = Pacer::new(Instant::now(), &o);
+        while pacer.next() != Ticket::WarmupOver {}
+        stop.store(true, Ordering::SeqCst);
+        assert!(!pacer.settle_warmup(&stop, || 0));
     }
 
     #[test]
