@@ -1,12 +1,10 @@
 //! Consumer metrics: records read, lag per partition, commits.
 
 use super::broker::BrokerMetrics;
-use super::producer::TopicLabel;
+use super::producer::TopicCounters;
 use super::stats::Stats;
 use super::{Counter, Family, Gauge, Metrics, Unit};
 use prometheus_client::encoding::EncodeLabelSet;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
 /// `topic` and `partition` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,11 +25,9 @@ pub struct ResultLabel {
 /// The consumer's metrics. Clones share the same values.
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerMetrics {
-    records: Family<TopicLabel, Counter>,
-    bytes: Family<TopicLabel, Counter>,
+    topics: TopicCounters,
     lag: Family<PartitionLabels, Gauge>,
     commits: Family<ResultLabel, Counter>,
-    by_topic: Arc<RwLock<HashMap<String, (Counter, Counter)>>>,
     /// Broker state and round trips.
     pub brokers: BrokerMetrics,
 }
@@ -42,13 +38,13 @@ impl ConsumerMetrics {
         registry.register(
             "consumer_records",
             "Records read, by topic",
-            self.records.clone(),
+            self.topics.records.clone(),
         );
         registry.register_with_unit(
             "consumer",
             "Key and value bytes of records read, by topic",
             Unit::Bytes,
-            self.bytes.clone(),
+            self.topics.bytes.clone(),
         );
         registry.register(
             "consumer_lag_records",
@@ -65,26 +61,7 @@ impl ConsumerMetrics {
 
     /// A record was read.
     pub(crate) fn read(&self, topic: &str, bytes: u64) {
-        let found = self
-            .by_topic
-            .read()
-            .ok()
-            .and_then(|m| m.get(topic).cloned());
-        let (records, size) = found.unwrap_or_else(|| {
-            let label = TopicLabel {
-                topic: topic.to_owned(),
-            };
-            let pair = (
-                self.records.get_or_create(&label).clone(),
-                self.bytes.get_or_create(&label).clone(),
-            );
-            if let Ok(mut m) = self.by_topic.write() {
-                m.insert(topic.to_owned(), pair.clone());
-            }
-            pair
-        });
-        records.inc();
-        size.inc_by(bytes);
+        self.topics.count(topic, bytes);
     }
 
     /// An offset commit finished.

@@ -16,6 +16,37 @@ pub struct TopicLabel {
     pub topic: String,
 }
 
+/// Records and bytes per topic, with the per-topic counters cached so counting a record
+/// allocates no label set. Clones share the same values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopicCounters {
+    pub records: Family<TopicLabel, Counter>,
+    pub bytes: Family<TopicLabel, Counter>,
+    cache: Arc<RwLock<HashMap<String, (Counter, Counter)>>>,
+}
+
+impl TopicCounters {
+    /// Counts one record of `bytes` bytes on `topic`.
+    pub fn count(&self, topic: &str, bytes: u64) {
+        let found = self.cache.read().ok().and_then(|m| m.get(topic).cloned());
+        let (records, size) = found.unwrap_or_else(|| {
+            let label = TopicLabel {
+                topic: topic.to_owned(),
+            };
+            let pair = (
+                self.records.get_or_create(&label).clone(),
+                self.bytes.get_or_create(&label).clone(),
+            );
+            if let Ok(mut m) = self.cache.write() {
+                m.insert(topic.to_owned(), pair.clone());
+            }
+            pair
+        });
+        records.inc();
+        size.inc_by(bytes);
+    }
+}
+
 /// `outcome` and `reason` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -43,9 +74,10 @@ pub enum RecordOutcome {
 /// The producer's metrics. Clones share the same values.
 #[derive(Debug, Clone)]
 pub struct ProducerMetrics {
-    records: Family<TopicLabel, Counter>,
-    bytes: Family<TopicLabel, Counter>,
+    topics: TopicCounters,
     outcomes: Family<OutcomeLabels, Counter>,
+    /// The `delivered` outcome, looked up once (it is counted for every record).
+    delivered_outcome: Counter,
     latency: Histogram,
     in_flight: Gauge,
     pub(crate) queue_records: Gauge,
@@ -57,8 +89,6 @@ pub struct ProducerMetrics {
     spool_pending: Gauge,
     spool_bytes: Gauge,
     circuit_open: Gauge,
-    /// Per-topic counters, so a record does not allocate a label set.
-    by_topic: Arc<RwLock<HashMap<String, (Counter, Counter)>>>,
     /// Bytes acknowledged in total (for the compression ratio).
     pub(crate) bytes_total: Counter,
     /// Broker state and round trips.
@@ -67,10 +97,17 @@ pub struct ProducerMetrics {
 
 impl Default for ProducerMetrics {
     fn default() -> Self {
+        let outcomes: Family<OutcomeLabels, Counter> = Family::default();
+        let delivered_outcome = outcomes
+            .get_or_create(&OutcomeLabels {
+                outcome: "delivered",
+                reason: "none",
+            })
+            .clone();
         Self {
-            records: Family::default(),
-            bytes: Family::default(),
-            outcomes: Family::default(),
+            topics: TopicCounters::default(),
+            outcomes,
+            delivered_outcome,
             latency: Histogram::new(latency_buckets()),
             in_flight: Gauge::default(),
             queue_records: Gauge::default(),
@@ -82,7 +119,6 @@ impl Default for ProducerMetrics {
             spool_pending: Gauge::default(),
             spool_bytes: Gauge::default(),
             circuit_open: Gauge::default(),
-            by_topic: Arc::default(),
             bytes_total: Counter::default(),
             brokers: BrokerMetrics::default(),
         }
@@ -95,13 +131,13 @@ impl ProducerMetrics {
         registry.register(
             "producer_records",
             "Records acknowledged by Kafka, by topic",
-            self.records.clone(),
+            self.topics.records.clone(),
         );
         registry.register_with_unit(
             "producer",
             "Key, value and header bytes of acknowledged records (before compression), by topic",
             Unit::Bytes,
-            self.bytes.clone(),
+            self.topics.bytes.clone(),
         );
         registry.register(
             "producer_outcomes",
@@ -182,38 +218,19 @@ impl ProducerMetrics {
 
     /// A record was acknowledged after `latency`.
     pub(crate) fn delivered(&self, topic: &str, bytes: u64, latency: Duration) {
-        let found = self
-            .by_topic
-            .read()
-            .ok()
-            .and_then(|m| m.get(topic).cloned());
-        let (records, size) = match found {
-            Some(pair) => pair,
-            None => {
-                let label = TopicLabel {
-                    topic: topic.to_owned(),
-                };
-                let pair = (
-                    self.records.get_or_create(&label).clone(),
-                    self.bytes.get_or_create(&label).clone(),
-                );
-                if let Ok(mut m) = self.by_topic.write() {
-                    m.insert(topic.to_owned(), pair.clone());
-                }
-                pair
-            }
-        };
-        records.inc();
-        size.inc_by(bytes);
+        self.topics.count(topic, bytes);
         self.bytes_total.inc_by(bytes);
         self.latency.observe(latency.as_secs_f64());
-        self.outcome(RecordOutcome::Delivered);
+        self.delivered_outcome.inc();
     }
 
     /// Counts how a record ended.
     pub fn outcome(&self, outcome: RecordOutcome) {
         let (outcome, reason) = match outcome {
-            RecordOutcome::Delivered => ("delivered", "none"),
+            RecordOutcome::Delivered => {
+                self.delivered_outcome.inc();
+                return;
+            }
             RecordOutcome::Failed(reason) => ("failed", reason),
             RecordOutcome::Spooled => ("spooled", "none"),
             RecordOutcome::Replayed => ("replayed", "none"),
