@@ -304,8 +304,18 @@ impl Core {
             resent = carried,
             "producer recreated; records in flight at the fatal error sent again"
         );
+        let next_id = next.id();
+        let next_failed = next.client.context().fatal.load(Ordering::SeqCst);
         *self.current.write().expect("lock") = Some(next);
         self.recovery.active.store(false, Ordering::SeqCst);
+        // A fatal error of the new client while this recovery was still active did not start
+        // one of its own: start it now, so its parked records are sent again.
+        if next_failed {
+            self.recovery.trigger(
+                next_id,
+                "fatal error while recovering from the previous one",
+            );
+        }
         // The old client has nothing left; dropping it stops its poll thread.
         drop(old);
     }
