@@ -1,5 +1,6 @@
 //! Flags shared by every command that talks to Kafka.
 
+use crate::out::say;
 use clap::Args;
 use std::path::PathBuf;
 use streamlake::config::{ConfigLoader, LoadedConfig};
@@ -53,7 +54,7 @@ impl KafkaArgs {
 /// Prints notes from loading (ignored Java-only properties) to stderr.
 pub fn print_notes(loaded: &LoadedConfig) {
     for note in &loaded.notes {
-        eprintln!("note: {note}");
+        say!("note: {note}");
     }
 }
 
@@ -102,10 +103,10 @@ pub fn stop_on_signal(
                 if let Some(f) = ON_SECOND_SIGNAL.get() {
                     f();
                 }
-                eprintln!("second signal: exiting now");
+                say!("second signal: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("stopping: finishing in-flight records (signal again to exit now)");
+            say!("stopping: finishing in-flight records (signal again to exit now)");
         }
     });
     stop
@@ -163,7 +164,7 @@ impl MetricsArgs {
         let bound = streamlake::metrics::serve(addr, std::sync::Arc::new(metrics), ready)
             .await
             .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
-        eprintln!("metrics on http://{bound}/metrics");
+        say!("metrics on http://{bound}/metrics");
         Ok(())
     }
 }

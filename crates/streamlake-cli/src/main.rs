@@ -6,9 +6,11 @@
 
 mod args;
 mod cmd;
+mod out;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use streamlake::logging::{LogFormat, LogOptions};
 
 /// StreamLake: get data into Kafka reliably and fast, and read it back.
 #[derive(Debug, Parser)]
@@ -16,6 +18,39 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: human-readable text, or one JSON object per line (every record
+    /// event carries its ingestion_id)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "STREAMLAKE_LOG_FORMAT"
+    )]
+    log_format: LogFormatArg,
+    /// Which log events to show, as a filter: warn, info, debug, or e.g. info,librdkafka=debug
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILTER",
+        env = "STREAMLAKE_LOG",
+        default_value = "warn"
+    )]
+    log_level: String,
+    /// Export spans over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,13 +88,29 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMLAKE_LOG")
-        .unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let json = matches!(cli.log_format, LogFormatArg::Json);
+    out::set_json(json);
+    let options = LogOptions {
+        format: if json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+        filter: cli.log_level.clone(),
+        always: vec![format!("{}=info", out::TARGET)],
+        otlp_endpoint: cli.otlp_endpoint.clone(),
+        service_name: "streamlake".to_owned(),
+    };
+    let _logging = match streamlake::logging::init(&options) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let span = tracing::info_span!(target: out::TARGET, "streamlake", command = cli.command.name());
+    let _entered = span.enter();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Dev(a) => cmd::dev::run(a),
@@ -77,8 +128,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            out::error(format_args!("{e:#}"));
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand's name, for the command's span.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Demo(_) => "demo",
+            Self::Dev(_) => "dev",
+            Self::Produce(_) => "produce",
+            Self::Consume(_) => "consume",
+            Self::Datagen(_) => "datagen",
+            Self::Perf(_) => "perf",
+            Self::Topics(_) => "topics",
+            Self::Serve(_) => "serve",
+            Self::Schema(_) => "schema",
+            Self::Spool(_) => "spool",
+            Self::Health(_) => "health",
+            Self::Config(_) => "config",
         }
     }
 }

@@ -8,46 +8,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use streamlake_test_support::{
-    broker, create_topic, python, repo_root, unique_topic, unreachable_bootstrap,
+    broker, cli_command, create_topic, http_post, new_topic, python, repo_root, run_with, signal,
+    terminate, text, unique_topic, unreachable_bootstrap,
 };
 
 fn streamlake() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlake"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("STREAMLAKE_")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("STREAMLAKE_LOG", "error");
-    cmd
+    cli_command(env!("CARGO_BIN_EXE_streamlake"))
 }
 
 fn run(args: &[&str], stdin: &str) -> Output {
     run_with(streamlake().args(args), stdin)
-}
-
-fn run_with(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn topic(prefix: &str, partitions: i32) -> String {
-    let t = unique_topic(prefix);
-    create_topic(&broker().bootstrap, &t, partitions);
-    t
 }
 
 fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
@@ -77,7 +47,7 @@ fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
 
 #[test]
 fn produce_jsonl_with_key_field_and_headers_then_consume_as_json() {
-    let t = topic("cli-jsonl", 3);
+    let t = new_topic("cli-jsonl", 3);
     let input: String = (0..50)
         .map(|i| format!("{{\"id\":\"order-{}\",\"n\":{i}}}\n", i % 7))
         .collect();
@@ -134,7 +104,7 @@ fn produce_jsonl_with_key_field_and_headers_then_consume_as_json() {
 
 #[test]
 fn a_bad_line_is_named_and_on_error_decides() {
-    let t = topic("cli-bad", 1);
+    let t = new_topic("cli-bad", 1);
     let b = &broker().bootstrap;
     let input = "{\"id\":1}\n{\"id\":2}\n{\"id\":3,}\n{\"nokey\":4}\n{\"id\":5}\n";
     let fail = run(
@@ -201,7 +171,7 @@ fn a_bad_line_is_named_and_on_error_decides() {
 
 #[test]
 fn key_separator_lines_and_partition_and_offsets() {
-    let t = topic("cli-sep", 2);
+    let t = new_topic("cli-sep", 2);
     let b = &broker().bootstrap;
     let out = run(
         &[
@@ -266,7 +236,7 @@ fn key_separator_lines_and_partition_and_offsets() {
 
 #[test]
 fn a_group_resumes_where_the_last_run_stopped() {
-    let t = topic("cli-group", 1);
+    let t = new_topic("cli-group", 1);
     let b = &broker().bootstrap;
     let group = unique_topic("g");
     // Separate runs, separate batches: the commit lands on a batch boundary.
@@ -446,7 +416,7 @@ fn interop_script() -> String {
 
 #[test]
 fn python_confluent_kafka_reads_what_streamlake_writes() {
-    let t = topic("interop-out", 3);
+    let t = new_topic("interop-out", 3);
     let b = &broker().bootstrap;
     let input: String = (0..20)
         .map(|i| format!("k{}\tvalue-{i}\n", i % 4))
@@ -496,7 +466,7 @@ fn python_confluent_kafka_reads_what_streamlake_writes() {
 
 #[test]
 fn streamlake_reads_what_python_confluent_kafka_writes() {
-    let t = topic("interop-in", 2);
+    let t = new_topic("interop-in", 2);
     let b = &broker().bootstrap;
     let input: String = (0..15)
         .map(|i| serde_json::json!({"key": format!("user-{}", i % 3), "value": format!("{{\"n\":{i}}}"), "headers": [["origin", "python"], ["n", i.to_string()]]}).to_string() + "\n")
@@ -618,19 +588,13 @@ fn dev_cluster_serves_the_other_commands_until_sigterm() {
         "3 replicas and 3 in sync: {}",
         text(&describe.stdout)
     );
-    // SAFETY-free SIGTERM through the kill command.
-    assert!(Command::new("kill")
-        .args(["-TERM", &dev.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let status = dev.wait().unwrap();
+    let status = terminate(&mut dev);
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn ctrl_c_on_consume_commits_what_was_printed_and_leaves_the_group() {
-    let t = topic("cli-sigint", 1);
+    let t = new_topic("cli-sigint", 1);
     let b = &broker().bootstrap;
     let group = unique_topic("g-sigint");
     assert!(run(&["produce", "-b", b, "-t", &t], "one\ntwo\nthree\n")
@@ -645,11 +609,7 @@ fn ctrl_c_on_consume_commits_what_was_printed_and_leaves_the_group() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let printed: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     assert_eq!(printed, ["one", "two", "three"]);
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -768,7 +728,7 @@ fn schema_script() -> String {
 
 fn python_reads_streamlake(format: &str) {
     let c = case(format);
-    let t = topic(&format!("sr-out-{format}"), 2);
+    let t = new_topic(&format!("sr-out-{format}"), 2);
     let (b, r) = endpoints();
     let input = c.lines();
     let out = run(
@@ -812,7 +772,7 @@ fn python_reads_streamlake(format: &str) {
 
 fn streamlake_reads_python(format: &str) {
     let c = case(format);
-    let t = topic(&format!("sr-in-{format}"), 2);
+    let t = new_topic(&format!("sr-in-{format}"), 2);
     let (b, r) = endpoints();
     let input = c.lines();
     // For Protobuf the script needs the id the .proto has in the registry (see the script).
@@ -977,7 +937,7 @@ fn schema_commands_register_get_and_check_evolution() {
 fn a_record_that_does_not_fit_its_schema_names_field_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema_file(&dir, "order.avsc", ORDER_AVSC);
-    let t = topic("sr-bad", 1);
+    let t = new_topic("sr-bad", 1);
     let r = streamlake_test_support::registry().url();
     let good = case("avro").docs[0].to_string();
     let input = format!("{good}\n{}\n", good.replace("\"PAID\"", "\"LOST\""));
@@ -1029,7 +989,7 @@ fn a_record_that_does_not_fit_its_schema_names_field_and_line() {
 fn protobuf_message_choice_and_field_errors() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema_file(&dir, "shop.proto", "syntax = \"proto3\";\npackage shop;\nmessage Shoe { int64 id = 1; }\nmessage Order { string order_id = 1; repeated Line lines = 2; message Line { string sku = 1; int32 qty = 2; } }\n");
-    let t = topic("sr-proto-msg", 1);
+    let t = new_topic("sr-proto-msg", 1);
     let (b, r) = endpoints();
     let input = "{\"order_id\":\"O-1\",\"lines\":[{\"sku\":\"A\",\"qty\":2}]}\n{\"order_id\":\"O-2\",\"lines\":[{\"sku\":\"B\",\"qty\":\"two\"}]}\n";
     let out = run(
@@ -1085,7 +1045,7 @@ fn summary_count(stderr: &str, word: &str) -> u64 {
 
 #[test]
 fn datagen_registers_shoe_proto_and_produces_protobuf() {
-    let t = topic("datagen-shoes", 3);
+    let t = new_topic("datagen-shoes", 3);
     let (b, r) = endpoints();
     let schema = repo_root().join("schemas/shoe.proto").display().to_string();
     let out = run(
@@ -1191,7 +1151,7 @@ fn datagen_registers_shoe_proto_and_produces_protobuf() {
 
 #[test]
 fn datagen_holds_its_rate_within_five_percent_over_ten_seconds() {
-    let t = topic("datagen-rate", 1);
+    let t = new_topic("datagen-rate", 1);
     let schema = repo_root()
         .join("schemas/order.schema.json")
         .display()
@@ -1231,7 +1191,7 @@ fn datagen_holds_its_rate_within_five_percent_over_ten_seconds() {
 
 #[test]
 fn ctrl_c_on_datagen_flushes_and_reports() {
-    let t = topic("datagen-sigint", 1);
+    let t = new_topic("datagen-sigint", 1);
     let schema = repo_root().join("schemas/order.avsc").display().to_string();
     let r = streamlake_test_support::registry().url();
     let child = streamlake()
@@ -1253,11 +1213,7 @@ fn ctrl_c_on_datagen_flushes_and_reports() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2_500));
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -1282,7 +1238,7 @@ fn keys_and_values_both_through_the_registry() {
         "key.avsc",
         r#"{"type":"record","name":"OrderKey","namespace":"shop","fields":[{"name":"region","type":"string"},{"name":"n","type":"long"}]}"#,
     );
-    let t = topic("sr-keys", 2);
+    let t = new_topic("sr-keys", 2);
     let (b, r) = endpoints();
     let input = "{\"k\":{\"region\":\"eu\",\"n\":1},\"id\":1,\"brand\":\"Acme\"}\n";
     // A structured Avro key taken from /k; the whole line is the value, as plain JSON.
@@ -1341,7 +1297,7 @@ fn keys_and_values_both_through_the_registry() {
     assert_eq!(records[0]["value"]["brand"], "Acme");
     // A string key through a string Avro schema, with a Protobuf value.
     let string_key = schema_file(&dir, "string.avsc", r#""string""#);
-    let t2 = topic("sr-keys2", 1);
+    let t2 = new_topic("sr-keys2", 1);
     let shoes = "{\"id\":7,\"brand\":\"Globex\",\"name\":\"Air Glide\",\"sale_price\":9.5,\"rating\":4.5}\n";
     let out = run(
         &[
@@ -1383,31 +1339,6 @@ fn keys_and_values_both_through_the_registry() {
     assert_eq!(records[0]["value"]["id"], 7);
 }
 
-/// A minimal HTTP/1.1 POST over a socket: (status, body).
-fn http_post(
-    addr: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<(u16, String)> {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
 /// `streamlake serve --config cfg` listening on `port`.
 fn start_serve(cfg: &std::path::Path, port: u16) -> (std::process::Child, String) {
     let mut child = streamlake()
@@ -1433,7 +1364,7 @@ fn start_serve(cfg: &std::path::Path, port: u16) -> (std::process::Child, String
 #[test]
 fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
     let dir = tempfile::tempdir().unwrap();
-    let (raw, dlq) = (topic("gw-raw", 2), topic("gw-dlq", 1));
+    let (raw, dlq) = (new_topic("gw-raw", 2), new_topic("gw-dlq", 1));
     let port = streamlake_test_support::free_port();
     std::fs::write(
         dir.path().join("order.schema.json"),
@@ -1481,11 +1412,7 @@ fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(30));
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(&child, "TERM");
     let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     let status = child.wait().unwrap();
     let mut stderr = String::new();
@@ -1524,7 +1451,7 @@ fn serve_accepts_events_and_a_sigterm_loses_none_that_got_a_2xx() {
 #[test]
 fn the_gateway_answers_as_its_openapi_document_says() {
     let dir = tempfile::tempdir().unwrap();
-    let (raw, dlq) = (topic("gw-api-raw", 1), topic("gw-api-dlq", 1));
+    let (raw, dlq) = (new_topic("gw-api-raw", 1), new_topic("gw-api-dlq", 1));
     let port = streamlake_test_support::free_port();
     let cfg = dir.path().join("gateway.yaml");
     std::fs::write(
@@ -1552,10 +1479,7 @@ fn the_gateway_answers_as_its_openapi_document_says() {
         .current_dir(dir.path())
         .output()
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh --test", schemathesis.display()));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
+    let status = terminate(&mut child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -1687,7 +1611,7 @@ fn records_spooled_with_no_broker_survive_sigkill_and_replay_when_it_comes() {
 fn sigterm_under_load_with_a_spool_accounts_for_every_record_read() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let t = topic("sigterm-spool", 3);
+    let t = new_topic("sigterm-spool", 3);
     let mut child = streamlake()
         .args([
             "produce",
@@ -1715,11 +1639,7 @@ fn sigterm_under_load_with_a_spool_accounts_for_every_record_read() {
         }
     });
     std::thread::sleep(Duration::from_millis(1_500));
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     let err = text(&out.stderr);
@@ -1778,11 +1698,7 @@ fn a_second_signal_exits_at_once_with_every_record_in_the_spool() {
     stdin.flush().unwrap();
     std::thread::sleep(Duration::from_millis(1_500));
     let term = || {
-        assert!(Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
+        signal(&child, "TERM");
     };
     // The first signal starts a graceful stop that would wait for the delivery timeout...
     term();

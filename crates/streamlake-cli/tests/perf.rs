@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
-use streamlake_test_support::{broker, create_topic, repo_root, unique_topic};
+use streamlake_test_support::{broker, cli_command, new_topic, repo_root, text, unique_topic};
 
 /// The headers of every perf record, in order.
 const HEADERS: [&str; 6] = [
@@ -20,12 +20,7 @@ const HEADERS: [&str; 6] = [
 ];
 
 fn streamlake() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamlake"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("STREAMLAKE_")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("STREAMLAKE_LOG", "error");
-    cmd
+    cli_command(env!("CARGO_BIN_EXE_streamlake"))
 }
 
 fn run(args: &[&str]) -> Output {
@@ -34,16 +29,6 @@ fn run(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn topic(prefix: &str, partitions: i32) -> String {
-    let t = unique_topic(prefix);
-    create_topic(&broker().bootstrap, &t, partitions);
-    t
 }
 
 /// Runs `perf` with `args` on `topic`, expects success, and returns the one JSON object it
@@ -140,7 +125,7 @@ fn assert_contiguous_offsets(records: &[Value]) {
 
 #[test]
 fn perf_records_json_reports_them_all_and_the_topic_holds_them_with_keys_and_headers() {
-    let t = topic("perf-json", 3);
+    let t = new_topic("perf-json", 3);
     let (r, _) = perf_json(&t, &["--records", "20000"]);
     for field in [
         "records",
@@ -244,7 +229,7 @@ fn perf_records_json_reports_them_all_and_the_topic_holds_them_with_keys_and_hea
 
 #[test]
 fn perf_throughput_paces_a_duration_run() {
-    let t = topic("perf-paced", 1);
+    let t = new_topic("perf-paced", 1);
     let (r, stderr) = perf_json(&t, &["--throughput", "2000", "--duration", "3s"]);
     let records = u(&r, "records");
     assert!(
@@ -268,7 +253,7 @@ fn perf_throughput_paces_a_duration_run() {
 
 #[test]
 fn perf_consume_reads_exactly_what_perf_wrote_and_reports_end_to_end_latency() {
-    let t = topic("perf-consume", 3);
+    let t = new_topic("perf-consume", 3);
     let (r, _) = perf_json(&t, &["--records", "20000", "--warmup", "0"]);
     assert_eq!((u(&r, "records"), u(&r, "warmup_records")), (20_000, 0));
 
@@ -306,7 +291,7 @@ fn perf_consume_reads_exactly_what_perf_wrote_and_reports_end_to_end_latency() {
 
 #[test]
 fn human_output_is_a_summary_table_on_stdout() {
-    let t = topic("perf-human", 2);
+    let t = new_topic("perf-human", 2);
     let b = &broker().bootstrap;
     let out = run(&[
         "perf",
@@ -408,7 +393,7 @@ fn an_unknown_topic_is_named_and_create_partitions_makes_it() {
 
 #[test]
 fn payload_file_without_keys_or_headers_is_cycled_as_is() {
-    let t = topic("perf-file", 1);
+    let t = new_topic("perf-file", 1);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("payload.jsonl");
     std::fs::write(&file, "{\"n\":1}\n\n{\"n\":2}\n{\"n\":3,\"x\":\"y\"}\n").unwrap();
@@ -478,7 +463,7 @@ fn payload_file_without_keys_or_headers_is_cycled_as_is() {
 
 #[test]
 fn ctrl_c_stops_early_and_still_reports() {
-    let t = topic("perf-sigint", 1);
+    let t = new_topic("perf-sigint", 1);
     let mut child = streamlake()
         .args([
             "perf",
@@ -526,7 +511,7 @@ fn ctrl_c_stops_early_and_still_reports() {
 
 #[test]
 fn avro_values_through_the_registry() {
-    let t = topic("perf-avro", 2);
+    let t = new_topic("perf-avro", 2);
     let url = streamlake_test_support::registry().url();
     let schema = repo_root().join("schemas/order.avsc").display().to_string();
     let (r, stderr) = perf_json(

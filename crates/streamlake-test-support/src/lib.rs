@@ -314,3 +314,120 @@ pub fn repo_root() -> PathBuf {
         .canonicalize()
         .expect("repo root")
 }
+
+/// The `streamlake` binary at `bin` (a CLI test's `env!("CARGO_BIN_EXE_streamlake")`), with no
+/// `STREAMLAKE_*` setting inherited from the test's environment and only errors logged.
+pub fn cli_command(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("STREAMLAKE_") || k.starts_with("OTEL_"))
+    {
+        cmd.env_remove(k);
+    }
+    cmd.env("STREAMLAKE_LOG", "error");
+    cmd
+}
+
+/// `GET http://addr/path` over a fresh connection: the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// A topic of its own on the shared [`broker`], created with `partitions` partitions.
+pub fn new_topic(prefix: &str, partitions: i32) -> String {
+    let t = unique_topic(prefix);
+    create_topic(&broker().bootstrap, &t, partitions);
+    t
+}
+
+/// Runs `cmd` with `stdin` as its input and collects its output.
+pub fn run_with(cmd: &mut Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `POST http://addr/path` with a body over a fresh connection: the status code and the body.
+pub fn http_post(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        &format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+    )
+}
+
+/// One request, the connection closed after the answer: the status code and the body.
+fn http(addr: &str, request: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(request.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The child's stderr, line by line, on a channel, so a test can wait for one line.
+pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Sends `signal` (`TERM`, `INT`, …) to the child with the `kill` command.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {} failed", child.id());
+}
+
+/// SIGTERM to the child, then its exit status.
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    signal(child, "TERM");
+    child.wait().expect("wait")
+}

@@ -14,6 +14,7 @@
 //! - [`io`]: reading records from lines and JSON lines, and printing them.
 //! - [`datagen`]: schema-true random records for load tests.
 //! - [`demo`]: the end-to-end demo job.
+//! - [`logging`]: text or JSON logs, correlation ids, OTLP span export.
 //! - [`perf`]: producer and consumer performance runs, latency measured from intended send
 //!   time.
 
@@ -28,7 +29,7 @@ pub mod embedded;
 pub mod gateway;
 pub mod health;
 pub mod io;
-mod logging;
+pub mod logging;
 pub mod metrics;
 pub mod perf;
 pub mod producer;

@@ -86,6 +86,24 @@ impl Record {
                 .map(|h| h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
                 .sum::<usize>()
     }
+
+    /// The record's correlation id: the value of its first `ingestion_id` header, when that is
+    /// UTF-8. Log events about the record carry it in the field `ingestion_id`.
+    pub fn ingestion_id(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.key == INGESTION_ID)
+            .and_then(|h| h.value.as_deref())
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Name of the header that carries a record's correlation id.
+pub const INGESTION_ID: &str = "ingestion_id";
+
+/// A new correlation id: a UUIDv7, so ids sort by creation time.
+pub fn new_ingestion_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Where an acknowledged record was written.

@@ -1,6 +1,7 @@
 //! `streamlake config show|check`.
 
 use crate::args::KafkaArgs;
+use crate::out::say;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,9 +57,9 @@ pub fn run(c: ConfigCommand) -> anyhow::Result<ExitCode> {
                 println!("{}: ok", file.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            say!("{}: {} problem(s)", file.display(), problems.len());
             for p in problems {
-                eprintln!("  {}: {}", p.key, p.message);
+                say!("  {}: {}", p.key, p.message);
             }
             Ok(ExitCode::FAILURE)
         }

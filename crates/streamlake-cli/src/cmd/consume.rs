@@ -1,6 +1,7 @@
 //! `streamlake consume`: records out to stdout, offsets committed on the way out.
 
 use crate::args::{print_notes, runtime, KafkaArgs};
+use crate::out::say;
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
@@ -77,7 +78,7 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     let hook: streamlake::consumer::RebalanceHook = Arc::new(|e: &RebalanceEvent| match e {
         RebalanceEvent::Assigned(p) => tracing::info!("assigned {} partition(s)", p.len()),
         RebalanceEvent::Revoked(p) => tracing::info!("revoked {} partition(s)", p.len()),
-        RebalanceEvent::Failed(e) => eprintln!("rebalance failed: {e}"),
+        RebalanceEvent::Failed(e) => say!("rebalance failed: {e}"),
     });
     let registry = crate::args::registry(&loaded.config)?;
     let deserializer_for = |format: Format| -> anyhow::Result<Option<Deserializer>> {
@@ -149,11 +150,11 @@ pub fn run(a: ConsumeArgs) -> anyhow::Result<ExitCode> {
     drop(out);
     // Commit what was printed and leave the group, whatever ended the loop.
     let closed = consumer.close();
-    eprintln!("consumed {count} record(s) from {}", a.topic);
+    say!("consumed {count} record(s) from {}", a.topic);
     result?;
     closed?;
     if undecodable > 0 {
-        eprintln!("{undecodable} key(s) or value(s) could not be decoded (printed as stored)");
+        say!("{undecodable} key(s) or value(s) could not be decoded (printed as stored)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -172,9 +173,11 @@ async fn decode(
     match de.deserialize(bytes).await {
         Ok(v) => Some(v),
         Err(e) => {
-            eprintln!(
+            say!(
                 "error: {}/{}@{}: cannot decode {what}: {e}",
-                r.topic, r.partition, r.offset
+                r.topic,
+                r.partition,
+                r.offset
             );
             *undecodable += 1;
             None

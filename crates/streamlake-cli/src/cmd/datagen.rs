@@ -1,6 +1,7 @@
 //! `streamlake datagen`: schema-true random records into a topic, or to stdout.
 
 use crate::args::{print_notes, runtime, stop_on_signal, KafkaArgs};
+use crate::out::say;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -84,7 +85,7 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
     }
     let topic = a.topic.clone().unwrap_or_default();
     if a.count.is_none() && a.duration.is_none() {
-        eprintln!("no --count or --duration: sending until Ctrl-C");
+        say!("no --count or --duration: sending until Ctrl-C");
     }
     let loaded = a.kafka.load()?;
     print_notes(&loaded);
@@ -106,7 +107,7 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_on_signal(&rt);
     if format.uses_registry() {
         let id = rt.block_on(serializer.prepare(&topic))?;
-        eprintln!(
+        say!(
             "schema {} registered for {topic}: id {id}",
             schema.record_name.as_deref().unwrap_or("(unnamed)")
         );
@@ -157,11 +158,11 @@ pub fn run(a: DatagenArgs) -> anyhow::Result<ExitCode> {
     );
     let delivery_timeout = Duration::from_millis(loaded.config.producer.delivery_timeout_ms);
     let report = producer.close(delivery_timeout + Duration::from_secs(5));
-    eprintln!();
+    say!();
     let progress = result?;
     // From the first record until every record had its outcome.
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    eprintln!(
+    say!(
         "generated {} records for {topic} in {:.3}s ({} records/s): {} delivered, {} failed",
         thousands(progress.sent as f64),
         secs,

@@ -2,6 +2,7 @@
 //! consumer, on the embedded cluster unless a cluster is configured.
 
 use crate::args::{print_notes, runtime, KafkaArgs};
+use crate::out::say;
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     // Kept alive until the end of the run.
     let _cluster: Option<EmbeddedCluster> = if external {
-        eprintln!("cluster: {} (configured)", loaded.config.bootstrap_servers);
+        say!("cluster: {} (configured)", loaded.config.bootstrap_servers);
         let admin = Admin::new(&loaded.config, Duration::from_secs(30))?;
         let replication = 3.min(admin.describe(None).map(|_| 3).unwrap_or(1));
         match rt.block_on(admin.create_topic(&a.topic, a.partitions, replication, &[])) {
@@ -55,14 +56,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         let replication = a.brokers.min(3);
         cluster.create_topic(&a.topic, a.partitions, replication)?;
         loaded.config.bootstrap_servers = cluster.bootstrap_servers();
-        eprintln!(
+        say!(
             "cluster: embedded, {} brokers at {} (topic {}: {} partitions, replication factor {replication})",
             a.brokers, loaded.config.bootstrap_servers, a.topic, a.partitions
         );
         Some(cluster)
     };
     let p = &loaded.config.producer;
-    eprintln!(
+    say!(
         "producer: acks={:?} idempotence={} compression={:?} linger={}ms; events: JSON orders with a key and 5 headers",
         p.acks, p.enable_idempotence, p.compression, p.linger_ms
     );
@@ -101,18 +102,18 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
         match rate {
-            None => eprintln!(
+            None => say!(
                 "phase 1: as fast as the cluster takes events, for {}",
                 humantime::format_duration(duration)
             ),
             Some(r) if a.rate.is_none() => {
-                eprintln!(
+                say!(
                     "phase 2: {} events/s (half of phase 1), for {}",
                     thousands(r as f64),
                     humantime::format_duration(duration)
                 )
             }
-            Some(r) => eprintln!(
+            Some(r) => say!(
                 "{} events/s for {}",
                 thousands(r as f64),
                 humantime::format_duration(duration)
@@ -125,7 +126,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             keys: a.keys.max(1),
         };
         let report = rt.block_on(demo::run(&loaded.config, &options, |t: &Tick| {
-            eprintln!(
+            say!(
                 "[{:>4.0}s] delivered {:>9}/s  consumed {:>9}/s  latency p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  total {} / {}",
                 t.elapsed.as_secs_f64(),
                 thousands(t.delivered_per_sec),

@@ -1,5 +1,6 @@
 //! `streamlake dev`: an embedded cluster to point the other commands at.
 
+use crate::out::say;
 use clap::Args;
 use std::process::ExitCode;
 use streamlake::embedded::EmbeddedCluster;
@@ -27,14 +28,12 @@ pub fn run(a: DevArgs) -> anyhow::Result<ExitCode> {
             None => (t.as_str(), 6),
         };
         cluster.create_topic(name, partitions, replication)?;
-        eprintln!(
-            "created topic {name} ({partitions} partitions, replication factor {replication})"
-        );
+        say!("created topic {name} ({partitions} partitions, replication factor {replication})");
     }
     let bootstrap = cluster.bootstrap_servers();
     println!("embedded cluster: {} brokers at {bootstrap}", a.brokers);
     println!("export STREAMLAKE_BOOTSTRAP_SERVERS={bootstrap}");
-    eprintln!("data is kept in memory until this process stops; Ctrl-C to stop");
+    say!("data is kept in memory until this process stops; Ctrl-C to stop");
     use std::io::Write;
     std::io::stdout().flush()?;
     let rt = crate::args::runtime()?;
@@ -47,6 +46,6 @@ pub fn run(a: DevArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     drop(cluster);
-    eprintln!("embedded cluster stopped");
+    say!("embedded cluster stopped");
     Ok(ExitCode::SUCCESS)
 }

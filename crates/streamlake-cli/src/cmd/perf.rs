@@ -2,6 +2,7 @@
 //! `streamlake perf consume`: consumer throughput and end-to-end latency.
 
 use crate::args::{print_notes, runtime, stop_on_signal, KafkaArgs};
+use crate::out::say;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ enum PerfCommand {
 struct ProducePerfArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: crate::args::MetricsArgs,
     /// Topic to write to
     #[arg(short, long, required = true)]
     topic: Option<String>,
@@ -118,6 +121,8 @@ struct ProducePerfArgs {
 struct ConsumePerfArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: crate::args::MetricsArgs,
     /// Topic to read (every partition, without a consumer group: nothing is committed)
     #[arg(short, long)]
     topic: String,
@@ -175,7 +180,7 @@ fn produce(a: ProducePerfArgs) -> anyhow::Result<ExitCode> {
     };
     options.validate()?;
     if options.records.is_none() && options.duration.is_none() {
-        eprintln!("no --records or --duration: sending until Ctrl-C");
+        say!("no --records or --duration: sending until Ctrl-C");
     }
 
     let rt = runtime()?;
@@ -192,21 +197,31 @@ fn produce(a: ProducePerfArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if ready.created {
-        eprintln!(
+        say!(
             "created topic {topic} with {} partition(s)",
             ready.partitions
         );
     }
     let payload = Arc::new(payload(&a, &options, config, &rt)?);
 
-    let report = streamlake::perf::produce::run(config, &options, &payload, &stop, print_progress)?;
+    let metrics = streamlake::metrics::ProducerMetrics::default();
+    a.metrics
+        .serve(&rt, |m| metrics.register(m), metrics.brokers.clone())?;
+    let report = streamlake::perf::produce::run_with_metrics(
+        config,
+        &options,
+        &payload,
+        &metrics,
+        &stop,
+        print_progress,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report, ready.partitions);
     }
     if report.errors > 0 {
-        eprintln!(
+        say!(
             "{} record(s) failed: {}",
             thousands(report.errors as f64),
             kinds(&report)
@@ -260,7 +275,7 @@ fn payload(
     )?;
     if format.uses_registry() {
         let id = rt.block_on(serializer.prepare(&options.topic))?;
-        eprintln!("value schema id {id}");
+        say!("value schema id {id}");
     }
     let name = schema
         .as_ref()
@@ -305,7 +320,7 @@ fn print_progress(p: &Progress) {
     } else {
         String::new()
     };
-    eprintln!(
+    say!(
         "[{:>6.1}s] {phase} {} sent, {} acked, {} errors | {} records/s, {:.2} MB/s | p50 {} p99 {} max {} ms{behind}",
         p.elapsed.as_secs_f64(),
         thousands(p.sent as f64),
@@ -411,9 +426,13 @@ fn consume(a: ConsumePerfArgs) -> anyhow::Result<ExitCode> {
     };
     let rt = runtime()?;
     let stop = stop_on_signal(&rt);
-    let report = rt.block_on(streamlake::perf::consume::run(
+    let metrics = streamlake::metrics::ConsumerMetrics::default();
+    a.metrics
+        .serve(&rt, |m| metrics.register(m), metrics.brokers.clone())?;
+    let report = rt.block_on(streamlake::perf::consume::run_with_metrics(
         &loaded.config,
         &options,
+        &metrics,
         &stop,
         print_consume_progress,
     ))?;
@@ -424,7 +443,7 @@ fn consume(a: ConsumePerfArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(n) = options.records {
         if !report.complete && !report.interrupted {
-            eprintln!(
+            say!(
                 "read {} of {} records: none came for {}",
                 thousands(report.records as f64),
                 thousands(n as f64),
@@ -447,7 +466,7 @@ fn print_consume_progress(p: &ConsumeProgress) {
     } else {
         String::new()
     };
-    eprintln!(
+    say!(
         "[{:>6.1}s] {} read | {} records/s, {:.2} MB/s{latency}",
         p.elapsed.as_secs_f64(),
         thousands(p.records as f64),

@@ -1,6 +1,7 @@
 //! `streamlake produce`: lines in, records out, a truthful summary at the end.
 
 use crate::args::{print_notes, runtime, stop_on_signal, KafkaArgs};
+use crate::out::say;
 use clap::{Args, ValueEnum};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -64,6 +65,10 @@ pub struct ProduceArgs {
     /// Write every record to this partition
     #[arg(short, long)]
     partition: Option<i32>,
+    /// Stamp every record with an `ingestion_id` header (a UUIDv7): its correlation id, named
+    /// in every log event about the record
+    #[arg(long)]
+    ingestion_ids: bool,
     /// What to do with a line that cannot become a record
     #[arg(long, value_enum, default_value_t = OnError::Fail)]
     on_error: OnError,
@@ -179,7 +184,7 @@ impl TxnSink {
                 Ok(()) => break Ok(()),
                 Err(e) if e.is_retriable() && attempt < TXN_ATTEMPTS => {}
                 Err(e) if e.is_abortable() && attempt < TXN_ATTEMPTS => {
-                    eprintln!(
+                    say!(
                         "transaction aborted ({e}); sending its {} record(s) again",
                         self.batch.len()
                     );
@@ -189,7 +194,7 @@ impl TxnSink {
                     }
                     for (r, _) in &self.batch {
                         if let Err(e) = self.producer.send_with_callback(r.clone(), |_| {}) {
-                            eprintln!("cannot send again: {}", e.error);
+                            say!("cannot send again: {}", e.error);
                         }
                     }
                 }
@@ -291,7 +296,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     for (what, ser) in [("value", &serializer), ("key", &key_serializer)] {
         if ser.format().uses_registry() {
             let id = rt.block_on(ser.prepare(&a.topic))?;
-            eprintln!("{what} schema id {id}");
+            say!("{what} schema id {id}");
         }
     }
     let spooling = loaded.config.spool.enabled();
@@ -306,14 +311,15 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         let _in_runtime = rt.enter();
         let (p, report) = SpoolingProducer::from_config(&loaded.config)?;
         for d in report.iter().flat_map(|r| r.damage.iter()) {
-            eprintln!("spool damage: {d}");
+            say!("spool damage: {d}");
         }
         let emergency = p.emergency();
         crate::args::on_second_signal(move || {
             let r = emergency.spool_in_flight(Duration::from_secs(2));
-            eprintln!(
+            say!(
                 "second signal: {} record(s) in the spool over this run, {} without an outcome",
-                r.spooled, r.unsettled
+                r.spooled,
+                r.unsettled
             );
         });
         Sink::Spooling(p)
@@ -323,7 +329,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         crate::args::on_second_signal(move || {
             let n = counters.in_flight();
             if n > 0 {
-                eprintln!(
+                say!(
                     "second signal: {n} record(s) still in flight are not confirmed and may not \
                      have been delivered (use --spool-dir to keep them on disk)"
                 );
@@ -363,13 +369,13 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     loop {
         if stop.load(Ordering::SeqCst) {
-            eprintln!("interrupted after line {line_no}: no more lines are read");
+            say!("interrupted after line {line_no}: no more lines are read");
             break;
         }
         let line = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => {
-                eprintln!("error: line {}: cannot read input: {e}", line_no + 1);
+                crate::out::error(format_args!("line {}: cannot read input: {e}", line_no + 1));
                 input_failed = true;
                 break;
             }
@@ -402,15 +408,23 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
                 None => Ok(None),
             });
         let record = match parsed {
+            Ok(Some(r)) if a.ingestion_ids => r.header(
+                streamlake::record::INGESTION_ID,
+                streamlake::record::new_ingestion_id(),
+            ),
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) if a.on_error == OnError::Skip => {
-                eprintln!("skipped: {e}");
+                let prefix = format!("line {line_no}: ");
+                let reason = e.strip_prefix(&prefix).unwrap_or(&e);
+                crate::out::record("skipped", line_no, None, &reason);
                 skipped += 1;
                 continue;
             }
             Err(e) => {
-                eprintln!("error: {e} (use --on-error skip to go on past bad lines)");
+                crate::out::error(format_args!(
+                    "{e} (use --on-error skip to go on past bad lines)"
+                ));
                 input_failed = true;
                 break;
             }
@@ -434,12 +448,12 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 cb_failed.fetch_add(1, Ordering::Relaxed);
-                eprintln!("failed: line {n}: {}", e.error);
+                crate::out::record("failed", n, e.record.ingestion_id(), &e.error);
             }
         });
         if let Err(e) = sent {
             failed.fetch_add(1, Ordering::Relaxed);
-            eprintln!("failed: line {n}: {}", e.error);
+            crate::out::record("failed", n, e.record.ingestion_id(), &e.error);
         }
     }
     let close_timeout = delivery_timeout + Duration::from_secs(5);
@@ -448,7 +462,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         Sink::Plain(p) => (p.close(close_timeout), None),
         Sink::Transactional(mut t) => {
             t.commit();
-            eprintln!("{} transaction(s)", t.transactions);
+            say!("{} transaction(s)", t.transactions);
             let producer = t.producer.producer();
             let c = producer.counters();
             (
@@ -470,7 +484,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     let failed = failed.load(Ordering::Relaxed);
     let spooled = spooled.load(Ordering::Relaxed);
     let delivered = direct.load(Ordering::Relaxed);
-    eprintln!(
+    say!(
         "produced to {}: {} delivered, {} failed, {} skipped, {} bytes in {:.2}s ({} records/s)",
         a.topic,
         delivered,
@@ -484,9 +498,10 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         // Spooled records are safe on disk: replayed later by this folder's next producer or
         // `streamlake spool replay`.
         Some(r) => {
-            eprintln!(
+            say!(
                 "spooled {spooled} record(s): {} replayed to Kafka so far, {} wait in the spool",
-                r.replayed, r.left_in_spool
+                r.replayed,
+                r.left_in_spool
             );
             delivered + spooled + failed < sent
         }

@@ -1,6 +1,7 @@
 //! `streamlake schema`: register, fetch and check schemas, for scripts and CI.
 
 use crate::args::{runtime, KafkaArgs};
+use crate::out::say;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,7 +76,7 @@ pub fn run(c: SchemaCommand) -> anyhow::Result<ExitCode> {
                 &[],
             ))?;
             println!("{id}");
-            eprintln!(
+            say!(
                 "{} registered under {subject} ({}): id {id}",
                 file.display(),
                 type_name(local.schema_type)
@@ -103,7 +104,7 @@ pub fn run(c: SchemaCommand) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|(s, v)| format!(", {s} version {v}"))
                 .unwrap_or_default();
-            eprintln!(
+            say!(
                 "id {} ({}{version})",
                 schema.id,
                 type_name(schema.schema_type)

@@ -1,6 +1,7 @@
 //! `streamlake serve`: the HTTP ingestion gateway.
 
 use crate::args::{print_notes, runtime};
+use crate::out::say;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +51,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        eprintln!(
+        say!(
             "listening on http://{}  (datasets: {})",
             listener.local_addr()?,
             gw_config
@@ -68,7 +69,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-            eprintln!("stopping: no new requests; finishing those in flight");
+            say!("stopping: no new requests; finishing those in flight");
         };
         // Requests in flight finish (each waits for its acknowledgements) before this returns.
         axum::serve(listener, app(Arc::clone(&gateway)))
@@ -79,7 +80,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let gateway = Arc::try_unwrap(gateway)
         .map_err(|_| anyhow::anyhow!("gateway still in use at shutdown"))?;
     let (raw, dlq) = gateway.close(delivery_timeout + Duration::from_secs(5));
-    eprintln!(
+    say!(
         "stopped: {} record(s) delivered, {} dead-lettered, {} failed",
         raw.delivered,
         dlq.delivered,

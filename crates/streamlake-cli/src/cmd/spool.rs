@@ -1,6 +1,7 @@
 //! `streamlake spool`: look into a disk spool and replay it.
 
 use crate::args::{print_notes, runtime, stop_on_signal, KafkaArgs};
+use crate::out::say;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,7 +131,7 @@ pub fn run(c: SpoolCommand) -> anyhow::Result<ExitCode> {
                 )?;
                 if let Some(r) = report.filter(|r| !r.is_clean()) {
                     for d in &r.damage {
-                        eprintln!("damage: {d}");
+                        say!("damage: {d}");
                     }
                 }
                 let m = p.producer().metrics().clone();
@@ -143,9 +144,10 @@ pub fn run(c: SpoolCommand) -> anyhow::Result<ExitCode> {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 let report = p.close(Duration::from_secs(30)).await;
-                eprintln!(
+                say!(
                     "replayed {} record(s); {} left in the spool",
-                    report.replayed, report.left_in_spool
+                    report.replayed,
+                    report.left_in_spool
                 );
                 Ok(if report.left_in_spool == 0 {
                     ExitCode::SUCCESS

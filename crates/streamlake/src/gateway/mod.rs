@@ -11,7 +11,8 @@
 //!   events of the request were written and which were not.
 //! - Every record carries the headers `dataset`, `schema_version`, `ingestion_id` (UUIDv7, or
 //!   the caller's `Idempotency-Key`), `producer_service`, `ingested_at` (RFC 3339, UTC), and
-//!   `traceparent` when the request has one. A request repeated with the same
+//!   `traceparent` when the request has one (with spans exported over OTLP: the request's own
+//!   `ingest` span, a child of the caller's, so every request has one). A request repeated with the same
 //!   `Idempotency-Key` gets the first answer again and writes nothing.
 //!
 //! - Datasets in a registry format (Avro, Protobuf, JSON Schema) are serialized in the

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 
 /// How many idempotency keys are remembered (per process).
 const IDEMPOTENCY_CAPACITY: usize = 100_000;
@@ -320,7 +321,15 @@ async fn ingest(
 ) -> Response {
     let started = Instant::now();
     gw.metrics.in_flight.inc();
-    let resp = match ingest_inner(&gw, &dataset, &headers, body).await {
+    // One span per request, the child of the caller's span when it sent a `traceparent`.
+    let span = tracing::info_span!("ingest", dataset = %dataset);
+    if let Some(tp) = traceparent(&headers) {
+        crate::logging::set_parent(&span, tp);
+    }
+    let resp = match ingest_inner(&gw, &dataset, &headers, body)
+        .instrument(span)
+        .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -439,10 +448,13 @@ async fn ingest_inner(
     let events = split_events(&content_type, text)?;
 
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    // With spans exported, records name this request's span as their parent; otherwise the
+    // caller's `traceparent` is passed on as it came.
+    let own_trace = crate::logging::traceparent();
     let meta = Meta {
         producer_service: &gw.producer_service,
         ingested_at: now.clone(),
-        traceparent: traceparent(headers),
+        traceparent: own_trace.as_deref().or_else(|| traceparent(headers)),
     };
     gw.metrics
         .bytes(dataset, events.iter().map(|e| e.len() as u64).sum());

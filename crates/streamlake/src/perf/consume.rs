@@ -7,6 +7,7 @@ use super::report::{rates, ConsumeReport, Percentiles};
 use super::PerfError;
 use crate::config::Config;
 use crate::consumer::{ConsumeError, Consumer, ConsumerOptions, Received, StartFrom};
+use crate::metrics::ConsumerMetrics;
 use crate::record::ConsumedRecord;
 use crate::stats::LatencyHistogram;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,13 +80,32 @@ pub async fn run(
     config: &Config,
     options: &ConsumeOptions,
     stop: &AtomicBool,
+    on_progress: impl FnMut(&ConsumeProgress),
+) -> Result<ConsumeReport, PerfError> {
+    let metrics = ConsumerMetrics::default();
+    run_with_metrics(config, options, &metrics, stop, on_progress).await
+}
+
+/// [`run`], with the consumer counting into `metrics` (registered by the caller, e.g. for
+/// `--metrics-addr`).
+pub async fn run_with_metrics(
+    config: &Config,
+    options: &ConsumeOptions,
+    metrics: &ConsumerMetrics,
+    stop: &AtomicBool,
     mut on_progress: impl FnMut(&ConsumeProgress),
 ) -> Result<ConsumeReport, PerfError> {
     options.validate()?;
     let mut config = config.clone();
     // A measurement never moves a group's offsets.
     config.consumer.group_id = None;
-    let consumer = Consumer::new(&config, ConsumerOptions::default())?;
+    let consumer = Consumer::new(
+        &config,
+        ConsumerOptions {
+            metrics: Some(metrics.clone()),
+            ..ConsumerOptions::default()
+        },
+    )?;
     let partitions = match consumer.partition_count(&options.topic) {
         Ok(n) => n,
         Err(ConsumeError::UnknownTopic(t)) => return Err(PerfError::UnknownTopic(t)),

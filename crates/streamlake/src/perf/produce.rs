@@ -6,6 +6,7 @@ use super::payload::{PayloadSpec, RecordFactory};
 use super::report::{rates, Percentiles, PerfReport};
 use super::PerfError;
 use crate::config::Config;
+use crate::metrics::ProducerMetrics;
 use crate::producer::Producer;
 use crate::stats::LatencyHistogram;
 use std::collections::BTreeMap;
@@ -329,11 +330,25 @@ pub fn run(
     options: &PerfOptions,
     payload: &Arc<PayloadSpec>,
     stop: &AtomicBool,
+    on_progress: impl FnMut(&Progress),
+) -> Result<PerfReport, PerfError> {
+    let metrics = ProducerMetrics::default();
+    run_with_metrics(config, options, payload, &metrics, stop, on_progress)
+}
+
+/// [`run`], with every producer counting into `metrics` (registered by the caller, e.g. for
+/// `--metrics-addr`).
+pub fn run_with_metrics(
+    config: &Config,
+    options: &PerfOptions,
+    payload: &Arc<PayloadSpec>,
+    metrics: &ProducerMetrics,
+    stop: &AtomicBool,
     mut on_progress: impl FnMut(&Progress),
 ) -> Result<PerfReport, PerfError> {
     options.validate()?;
     let producers = (0..options.producers)
-        .map(|_| Producer::new(config))
+        .map(|_| Producer::with_metrics(config, metrics.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let close_timeout = Duration::from_millis(config.producer.delivery_timeout_ms) + CLOSE_GRACE;
     let tallies: Vec<Arc<Mutex<Tally>>> = producers

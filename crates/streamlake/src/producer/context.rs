@@ -112,6 +112,8 @@ impl Pending {
     /// Ends the record with `error`, handing it back to its sender.
     pub(crate) fn fail(self, error: ProduceError) {
         let (record, done) = self.into_parts();
+        tracing::debug!(topic = %record.topic, ingestion_id = record.ingestion_id(),
+            error = %error, "record not delivered; handed back");
         done.complete(Err(SendError { error, record }));
     }
 
@@ -135,6 +137,8 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let (Some(record), Some(done)) = (self.record.take(), self.done.take()) {
+            tracing::debug!(topic = %record.topic, ingestion_id = record.ingestion_id(),
+                "record purged before its outcome; handed back");
             done.complete(Err(SendError {
                 error: ProduceError::Purged,
                 record,
@@ -221,6 +225,8 @@ impl ProducerContext for Context {
                 let (record, done) = (*pending).into_parts();
                 self.metrics
                     .delivered(&record.topic, record.size() as u64, latency);
+                tracing::trace!(topic = %record.topic, partition = msg.partition(),
+                    offset = msg.offset(), ingestion_id = record.ingestion_id(), "record delivered");
                 done.complete(Ok(Delivery {
                     topic: record.topic,
                     partition: msg.partition(),

@@ -404,6 +404,8 @@ impl Shared {
         let spool = self.spool.as_ref().expect("spooling needs a spool");
         match spool.append(&record) {
             Ok(()) => {
+                tracing::debug!(topic = %record.topic, ingestion_id = record.ingestion_id(),
+                    "record spooled");
                 self.counts.spooled.fetch_add(1, Ordering::Relaxed);
                 self.producer.metrics().outcome(RecordOutcome::Spooled);
                 Ok(Accepted::Spooled)
@@ -466,7 +468,8 @@ async fn replay_loop(s: Arc<Shared>) {
                     s.producer
                         .metrics()
                         .outcome(RecordOutcome::Failed(e.error.kind()));
-                    tracing::error!(topic = %e.record.topic, key = ?e.record.key, error = %e.error,
+                    tracing::error!(topic = %e.record.topic, key = ?e.record.key,
+                        ingestion_id = e.record.ingestion_id(), error = %e.error,
                         "spooled record refused by Kafka for good; skipped");
                 }
                 Err(_) => {
