@@ -253,12 +253,13 @@ async fn producer_and_consumer_metrics_count_records_and_read_librdkafka_statist
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }
-    // Every broker is listed; the producer connects to those that lead its partitions.
+    // The brokers the producer tried to reach (those that lead its partitions) are listed;
+    // a broker it never needed has no series rather than a 0.
     let brokers: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("streamlake_broker_up{"))
         .collect();
-    assert_eq!(brokers.len(), 3, "{text}");
+    assert!((1..=3).contains(&brokers.len()), "{text}");
     let up = brokers.iter().filter(|l| l.ends_with(" 1")).count();
     assert!(up >= 1, "{text}");
     assert_eq!(producer.metrics().brokers.up_count(), Some(up));

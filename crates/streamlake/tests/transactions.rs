@@ -134,7 +134,7 @@ async fn a_commit_is_refused_while_a_record_of_the_transaction_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "on the mock cluster the restarted group member receives no records; no broker here runs transactions for librdkafka end to end"]
+#[ignore = "needs a broker that stores offsets sent in a transaction: the mock cluster acknowledges TxnOffsetCommit without storing it, and tansu 0.6.0 has no EndTxn"]
 async fn consume_transform_produce_writes_each_output_once_across_a_failed_run() {
     let cluster = EmbeddedCluster::start(3).unwrap();
     let input = topic(&cluster, "ctp-in", 2);

@@ -48,10 +48,16 @@ impl BrokerMetrics {
     }
 
     /// Takes the brokers' state from one statistics report. Bootstrap placeholders (no broker
-    /// id yet) are left out.
+    /// id yet) are left out, and so are brokers this client never tried to connect to
+    /// (librdkafka's state `INIT`): librdkafka only connects to the brokers it needs, and a
+    /// connection never opened is not a broker down.
     pub fn update(&self, stats: &Stats) {
         let mut state = BTreeMap::new();
-        for b in stats.brokers.values().filter(|b| b.nodeid >= 0) {
+        for b in stats
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state != "INIT")
+        {
             state.insert(b.name.clone(), b.state == "UP");
             let label = BrokerLabel {
                 broker: b.name.clone(),
@@ -73,5 +79,42 @@ impl BrokerMetrics {
     pub fn up_count(&self) -> Option<usize> {
         let state = self.state.lock().ok()?;
         state.as_ref().map(|s| s.values().filter(|up| **up).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers_never_tried_have_no_series_and_down_ones_show_zero() {
+        let stats = Stats::parse(
+            br#"{"brokers": {
+            "k:1/bootstrap": {"name": "k:1/bootstrap", "nodeid": -1, "state": "UP"},
+            "k:1/1": {"name": "k:1/1", "nodeid": 1, "state": "UP"},
+            "k:2/2": {"name": "k:2/2", "nodeid": 2, "state": "INIT"},
+            "k:3/3": {"name": "k:3/3", "nodeid": 3, "state": "TRY_CONNECT"}}}"#,
+        )
+        .unwrap();
+        let brokers = BrokerMetrics::default();
+        let mut registry = Metrics::new();
+        brokers.register(&mut registry);
+        assert_eq!(brokers.up_count(), None);
+        brokers.update(&stats);
+        let page = registry.encode();
+        let up: Vec<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("streamlake_broker_up{"))
+            .collect();
+        assert_eq!(up.len(), 2, "{page}");
+        assert!(
+            up.contains(&"streamlake_broker_up{broker=\"k:1/1\"} 1"),
+            "{page}"
+        );
+        assert!(
+            up.contains(&"streamlake_broker_up{broker=\"k:3/3\"} 0"),
+            "{page}"
+        );
+        assert_eq!(brokers.up_count(), Some(1));
     }
 }
