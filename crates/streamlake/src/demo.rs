@@ -256,7 +256,7 @@ fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions
                     }
                     Err(e) => {
                         s.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e.error, "demo event not delivered");
+                        tracing::warn!(topic = %e.record.topic, ingestion_id = e.record.ingestion_id(), error = %e.error, "demo event not delivered");
                     }
                 }
             });
@@ -267,7 +267,7 @@ fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions
             Err(e) => {
                 shared.sent.fetch_add(1, Ordering::Relaxed);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e.error, "demo event refused");
+                tracing::warn!(topic = %e.record.topic, ingestion_id = e.record.ingestion_id(), error = %e.error, "demo event refused");
             }
         }
         seq += 1;

@@ -237,12 +237,12 @@ pub fn run(
         let outcome = producer.send_with_callback(record, move |o| {
             if let Err(e) = o {
                 f.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e.error, "generated record not delivered");
+                tracing::warn!(topic = %e.record.topic, ingestion_id = e.record.ingestion_id(), error = %e.error, "generated record not delivered");
             }
         });
         if let Err(e) = outcome {
             failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e.error, "generated record refused");
+            tracing::warn!(topic = %e.record.topic, ingestion_id = e.record.ingestion_id(), error = %e.error, "generated record refused");
         }
         sent += 1;
         if last_report.elapsed() >= Duration::from_secs(1) {
