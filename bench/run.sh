@@ -2,19 +2,28 @@
 # StreamLake's benchmark suite (not a test): comparisons run side by side, on one broker, in one
 # run, reported as ratios and written to docs/benchmarks.md.
 #
-#   bench/run.sh [COUNT [SECTIONS]]     default COUNT=200000, SECTIONS="datagen gateway"
+#   bench/run.sh [COUNT [SECTIONS]]     default COUNT=200000, SECTIONS="datagen gateway producer memory"
 #
 # 1. datagen: Protobuf Shoe events through the Schema Registry to tansu (memory storage),
 #    `streamlake datagen` against a Python confluent-kafka + ProtobufSerializer loop.
 # 2. gateway: `streamlake serve` under wrk load (single events and 100-event batches) against
 #    `streamlake produce` of the same events (bench/gateway.sh).
+# 3. producer: `streamlake perf` with every production feature on against a minimal raw
+#    rust-rdkafka loop (bench/raw-producer) and Python confluent-kafka (bench/python_producer.py),
+#    the same records and settings, on tansu and on the embedded cluster, then `streamlake perf
+#    --throughput` at half of StreamLake's rate (bench/producer.sh; PRODUCER_ROUNDS, default 5).
+# 4. memory: resident memory of `streamlake serve` idle and under wrk load, and the peak of
+#    `streamlake perf` and of the raw loop flat out (bench/memory.sh; MEMORY_SECONDS, default 15;
+#    MEMORY_ROUNDS, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-200000}"
-SECTIONS="${2:-datagen gateway}"
+SECTIONS="${2:-datagen gateway producer memory}"
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release -q -p streamlake-cli
+# One cargo build at a time on a shared machine.
+build() { flock /tmp/streamlake-build.lock cargo build --release -q -p "$1"; }
+build streamlake-cli
 SL=target/release/streamlake
 PY=.venv/bin/python
 
@@ -82,4 +91,10 @@ PYEOF
 fi
 if [[ " $SECTIONS " == *" gateway "* ]]; then
   source bench/gateway.sh
+fi
+if [[ " $SECTIONS " == *" producer "* ]]; then
+  source bench/producer.sh
+fi
+if [[ " $SECTIONS " == *" memory "* ]]; then
+  source bench/memory.sh
 fi
