@@ -246,7 +246,15 @@ impl RecordFactory {
                 mix(salt.rotate_left(31) ^ seq) | 1
             );
             record.headers = vec![
-                Header::new(HEADER_NAMES[0], uuid::Uuid::now_v7().to_string()),
+                Header::new(
+                    HEADER_NAMES[0],
+                    Bytes::copy_from_slice(
+                        uuid::Uuid::now_v7()
+                            .hyphenated()
+                            .encode_lower(&mut [0; uuid::fmt::Hyphenated::LENGTH])
+                            .as_bytes(),
+                    ),
+                ),
                 Header::new(HEADER_NAMES[1], Bytes::from_static(SOURCE.as_bytes())),
                 Header::new(HEADER_NAMES[2], self.schema.clone()),
                 Header::new(HEADER_NAMES[3], trace),
@@ -257,39 +265,40 @@ impl RecordFactory {
         record
     }
 
-    /// An order as JSON of exactly `size` bytes (`size >= 2`).
+    /// An order as JSON of exactly `size` bytes (`size >= 2`). Written straight into the
+    /// buffer: this runs once per record on the sending thread.
     fn order(&self, seq: u64, size: usize, customer: Option<&str>) -> Vec<u8> {
+        use std::io::Write;
         let h = mix(seq);
-        let customer =
-            customer.map_or_else(|| format!("cust-{:06}", h % 1_000_000), ToOwned::to_owned);
         let cents = 10_000 + (h >> 8) % 90_000;
-        let fields: [(&str, String); 6] = [
-            ("order_id", format!("\"ord-{seq:08}\"")),
-            ("customer", format!("\"{customer}\"")),
-            ("sku", format!("\"SKU-{:04}\"", (h >> 20) % 10_000)),
-            ("qty", ((h >> 40) % 9 + 1).to_string()),
-            ("price", format!("{}.{:02}", cents / 100, cents % 100)),
-            (
-                "currency",
-                format!("\"{}\"", ["EUR", "USD", "GBP"][(h % 3) as usize]),
-            ),
-        ];
         let mut out = Vec::with_capacity(size);
         out.push(b'{');
         let mut count = 0;
-        for (name, value) in &fields {
-            let comma = usize::from(count > 0);
-            // "name":value, and the closing brace after it.
-            if out.len() + comma + name.len() + 3 + value.len() + 1 > size {
-                break;
-            }
-            if comma == 1 {
+        for field in 0..6 {
+            let mark = out.len();
+            if count > 0 {
                 out.push(b',');
             }
-            out.push(b'"');
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-            out.extend_from_slice(value.as_bytes());
+            let written = match field {
+                0 => write!(out, "\"order_id\":\"ord-{seq:08}\""),
+                1 => match customer {
+                    Some(c) => write!(out, "\"customer\":\"{c}\""),
+                    None => write!(out, "\"customer\":\"cust-{:06}\"", h % 1_000_000),
+                },
+                2 => write!(out, "\"sku\":\"SKU-{:04}\"", (h >> 20) % 10_000),
+                3 => write!(out, "\"qty\":{}", (h >> 40) % 9 + 1),
+                4 => write!(out, "\"price\":{}.{:02}", cents / 100, cents % 100),
+                _ => write!(
+                    out,
+                    "\"currency\":\"{}\"",
+                    ["EUR", "USD", "GBP"][(h % 3) as usize]
+                ),
+            };
+            // A field that does not fit before the closing brace is left out, with the rest.
+            if written.is_err() || out.len() + 1 > size {
+                out.truncate(mark);
+                break;
+            }
             count += 1;
         }
         let left = size - out.len() - 1;
