@@ -12,9 +12,10 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use streamlake::logging::{LogFormat, LogOptions};
 
-/// jemalloc instead of the system allocator: records are allocated on the sending thread and
-/// freed on librdkafka's delivery thread, a pattern glibc's allocator serves slowly (the
-/// producer benchmark in docs/benchmarks.md ran about 2.5 times faster with jemalloc).
+/// jemalloc instead of the system allocator, for Rust and, through its unprefixed `malloc`,
+/// for librdkafka too: records and their headers are allocated on the sending thread and freed
+/// on librdkafka's threads, a pattern glibc's allocator serves slowly (the producer benchmark
+/// in docs/benchmarks.md ran about 2.5 times faster with jemalloc).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
