@@ -58,17 +58,19 @@ peak_run() {
   out=$(python3 bench/peak_rss.py "$MEM_DIR/peak" "$@" 2>"$MEM_DIR/last.log") || { tail "$MEM_DIR/last.log" >&2; exit 1; }
   echo "$name $(cat "$MEM_DIR/peak") $(echo "$out" | tail -1)" >>"$MEM_DIR/runs"
 }
-# The same perf run with a client queue a tenth of the default (10,000 records).
-MEM_SMALL_QUEUE="${MEMORY_SMALL_QUEUE:-10000}"
+# The raw loop with StreamLake's effective settings; perf also with another client queue size.
+RAW_PROPS=(); while read -r kv; do RAW_PROPS+=(-X "$kv"); done < <(producer_props)
+DEFAULT_QUEUE=$(producer_props | sed -n 's/^queue\.buffering\.max\.messages=//p')
+MEM_ALT_QUEUE="${MEMORY_ALT_QUEUE:-100000}"
 for _ in $(seq "$MEM_ROUNDS"); do
   peak_run streamlake $SL perf -b "$B" -t bench-mem-sl -n "$COUNT" --acks all --compression lz4 --json
-  peak_run raw target/release/streamlake-bench-raw -b "$B" -t bench-mem-raw -n "$COUNT"
-  peak_run streamlake-small env STREAMLAKE_PRODUCER__QUEUE_MAX_MESSAGES="$MEM_SMALL_QUEUE" \
+  peak_run raw target/release/streamlake-bench-raw -b "$B" -t bench-mem-raw -n "$COUNT" "${RAW_PROPS[@]}"
+  peak_run streamlake-alt env STREAMLAKE_PRODUCER__QUEUE_MAX_MESSAGES="$MEM_ALT_QUEUE" \
     $SL perf -b "$B" -t bench-mem-sl -n "$COUNT" --acks all --compression lz4 --json
 done
 
 python3 - "$COUNT" "$MEM_SECONDS" "$(python3 bench/report.py --machine)" "$IDLE" "$MEM_SINGLE" "$MEM_BATCH" "$AFTER" \
-  "$MEM_DIR/runs" "$MEM_ROUNDS" "$MEM_SMALL_QUEUE" <<'PYEOF' | python3 bench/report.py "## Memory: resident set of serve and perf"
+  "$MEM_DIR/runs" "$MEM_ROUNDS" "$MEM_ALT_QUEUE" "$DEFAULT_QUEUE" <<'PYEOF' | python3 bench/report.py "## Memory: resident set of serve and perf"
 import json, sys
 count, secs, machine = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 idle_rss, idle_hwm = map(int, sys.argv[4].split())
@@ -76,17 +78,17 @@ parse = lambda s: {k: float(v) for k, v in (kv.split("=") for kv in s.split()[1:
 single, batch = parse(sys.argv[5]), parse(sys.argv[6])
 after_rss, after_hwm = map(int, sys.argv[7].split())
 runs, rounds = [l.split(" ", 2) for l in open(sys.argv[8])], int(sys.argv[9])
-small_queue = int(sys.argv[10])
+alt_queue, default_queue = int(sys.argv[10]), int(sys.argv[11])
 def peaks(name):
     rs = [(int(kb), json.loads(j)) for n, kb, j in runs if n == name]
     return max(kb for kb, _ in rs), rs
 perf_kb, perf_runs = peaks("streamlake")
 raw_kb, raw_runs = peaks("raw")
-small_kb, small_runs = peaks("streamlake-small")
+alt_kb, alt_runs = peaks("streamlake-alt")
 import statistics
 perf_rate = statistics.median(d["records_per_sec"] for _, d in perf_runs)
 raw_rate = statistics.median(d["records_per_sec"] for _, d in raw_runs)
-small_rate = statistics.median(d["records_per_sec"] for _, d in small_runs)
+alt_rate = statistics.median(d["records_per_sec"] for _, d in alt_runs)
 mb = lambda kb: kb / 1024
 ok = lambda cond: "met" if cond else "not met"
 each = lambda rs, f: " / ".join(f(kb, d) for kb, d in rs)
@@ -106,8 +108,8 @@ producer has its connections and metadata); under load is at the end of {secs} s
 (2 threads) per row, which run one after the other on the same process. `streamlake perf` and
 the raw rust-rdkafka loop (`bench/raw-producer`) send {count:,} records (plus a tenth as warm-up)
 as fast as the cluster takes them, the same records and settings as in the Producer section
-(the client queue holds at most 100,000 records / 32 MiB and fills whenever the cluster is
-slower than the sender), {rounds} runs each, alternating; their peak is the kernel's maximum
+(the client queue holds at most {default_queue:,} records / 32 MiB and fills whenever the cluster
+is slower than the sender), {rounds} runs each, alternating; their peak is the kernel's maximum
 resident set of the process (what GNU time's `%M` reports).
 
 | process | throughput | resident MiB (VmRSS) | peak MiB (VmHWM / max RSS) | errors |
@@ -116,15 +118,15 @@ resident set of the process (what GNU time's `%M` reports).
 {chr(10).join(rows)}
 | `streamlake serve`, idle 5 s after the load | - | {mb(after_rss):.1f} | {mb(after_hwm):.1f} | - |
 | `streamlake perf` flat out, {rounds} runs | {each(perf_runs, lambda kb, d: f"{d['records_per_sec']:,.0f}")} records/s | - | **{each(perf_runs, lambda kb, d: f"{mb(kb):.1f}")}** | {sum(d['errors'] for _, d in perf_runs)} |
-| `streamlake perf` flat out, `producer.queue_max_messages` {small_queue:,}, {rounds} runs | {each(small_runs, lambda kb, d: f"{d['records_per_sec']:,.0f}")} records/s | - | {each(small_runs, lambda kb, d: f"{mb(kb):.1f}")} | {sum(d['errors'] for _, d in small_runs)} |
+| `streamlake perf` flat out, `producer.queue_max_messages` {alt_queue:,}, {rounds} runs | {each(alt_runs, lambda kb, d: f"{d['records_per_sec']:,.0f}")} records/s | - | {each(alt_runs, lambda kb, d: f"{mb(kb):.1f}")} | {sum(d['errors'] for _, d in alt_runs)} |
 | raw rust-rdkafka loop flat out, {rounds} runs | {each(raw_runs, lambda kb, d: f"{d['records_per_sec']:,.0f}")} records/s | - | {each(raw_runs, lambda kb, d: f"{mb(kb):.1f}")} | {sum(d['errors'] for _, d in raw_runs)} |
 
 Targets (1 MB = 1,000,000 bytes): `serve` idle under 20 MB (19.1 MiB): {mb(idle_rss):.1f} MiB, **{ok(idle_rss * 1024 < 20e6)}**;
 `perf` peak under full load at most 64 MB (61.0 MiB) with the defaults: highest of the runs {mb(perf_kb):.1f} MiB,
 **{ok(perf_kb * 1024 <= 64e6)}**, at a median {perf_rate:,.0f} records/s ({perf_rate / raw_rate:.2f}x the raw loop's
-{raw_rate:,.0f} records/s, whose highest peak is {mb(raw_kb):.1f} MiB). With a client queue of {small_queue:,} records
-the highest peak is {mb(small_kb):.1f} MiB ({ok(small_kb * 1024 <= 64e6)}) at a median {small_rate:,.0f} records/s
-({small_rate / perf_rate:.2f}x the default queue's rate).
+{raw_rate:,.0f} records/s, whose highest peak is {mb(raw_kb):.1f} MiB). With a client queue of {alt_queue:,} records
+instead of {default_queue:,} the highest peak is {mb(alt_kb):.1f} MiB ({ok(alt_kb * 1024 <= 64e6)}) at a median
+{alt_rate:,.0f} records/s ({alt_rate / perf_rate:.2f}x the default's rate).
 
 Reading the figures: most of a flat-out producer's memory is the records waiting in its client
 queue. `producer.queue_max_kbytes` (32 MiB) bounds librdkafka's copy of them; StreamLake also

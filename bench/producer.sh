@@ -10,13 +10,24 @@ PR_DIR=$(mktemp -d)
 # Metrics served over HTTP while perf runs, when this build of perf can.
 PERF_METRICS=()
 if $SL perf --help | grep -q -- '--metrics-addr'; then PERF_METRICS=(--metrics-addr 127.0.0.1:0); fi
-# Only for the diagnostic row: the same perf run with jemalloc instead of glibc's allocator.
+# The baselines use StreamLake's effective producer settings, passed explicitly.
+mapfile -t PROPS < <(producer_props)
+RAW_PROPS=(); for kv in "${PROPS[@]}"; do RAW_PROPS+=(-X "$kv"); done
+# Context row (PRODUCER_JEMALLOC=0 leaves it out): the raw loop with jemalloc preloaded, the
+# allocator the streamlake binary uses, for a like-for-like ceiling.
 JEMALLOC=""
 if [ "${PRODUCER_JEMALLOC:-1}" = 1 ]; then
   JEMALLOC=$(ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 / {print $NF; exit}')
 fi
 CONTENDERS=(streamlake raw python)
-[ -n "$JEMALLOC" ] && CONTENDERS+=(streamlake-jemalloc)
+SL_ALLOC="the system allocator"
+SL_SYMS=$(nm "$SL" 2>/dev/null || true)
+if grep -q 'je_arena' <<<"$SL_SYMS"; then
+  SL_ALLOC="jemalloc"
+  grep -qE ' T malloc$' <<<"$SL_SYMS" && SL_ALLOC="jemalloc (librdkafka's allocations too)"
+fi
+unset SL_SYMS
+[ -n "$JEMALLOC" ] && CONTENDERS+=(raw-jemalloc)
 
 # prod_run CLUSTER NAME COMMAND...: runs one producer, appends its JSON (tagged) to results.
 prod_run() {
@@ -38,10 +49,10 @@ producer_rounds() {
       case "${CONTENDERS[$(((i + r) % n))]}" in
         streamlake) prod_run "$cluster" streamlake $SL perf -b "$bs" -t bench-prod-sl -n "$COUNT" \
           --acks all --compression lz4 "${PERF_METRICS[@]}" --json ;;
-        raw) prod_run "$cluster" raw "$RAW" -b "$bs" -t bench-prod-raw -n "$COUNT" ;;
-        python) prod_run "$cluster" python "$PY" bench/python_producer.py "$bs" bench-prod-py "$COUNT" ;;
-        streamlake-jemalloc) prod_run "$cluster" streamlake-jemalloc env LD_PRELOAD="$JEMALLOC" \
-          $SL perf -b "$bs" -t bench-prod-je -n "$COUNT" --acks all --compression lz4 "${PERF_METRICS[@]}" --json ;;
+        raw) prod_run "$cluster" raw "$RAW" -b "$bs" -t bench-prod-raw -n "$COUNT" "${RAW_PROPS[@]}" ;;
+        python) prod_run "$cluster" python "$PY" bench/python_producer.py "$bs" bench-prod-py "$COUNT" 120 "${PROPS[@]}" ;;
+        raw-jemalloc) prod_run "$cluster" raw-jemalloc env LD_PRELOAD="$JEMALLOC" \
+          "$RAW" -b "$bs" -t bench-prod-je -n "$COUNT" "${RAW_PROPS[@]}" ;;
       esac
     done
   done
@@ -70,17 +81,19 @@ MOCK_B=$(sed -n 's/^export STREAMLAKE_BOOTSTRAP_SERVERS=//p' "$PR_DIR/dev.out")
 producer_rounds embedded "$MOCK_B"
 kill -TERM $DEV; wait $DEV || true
 
-python3 - "$PR_DIR/results.jsonl" "$COUNT" "$ROUNDS" "$(python3 bench/report.py --machine)" "${#PERF_METRICS[@]}" "$PY" "$HALF_ROUNDS" <<'PYEOF' | python3 bench/report.py "## Producer: StreamLake against raw rust-rdkafka and Python"
+python3 - "$PR_DIR/results.jsonl" "$COUNT" "$ROUNDS" "$(python3 bench/report.py --machine)" "${#PERF_METRICS[@]}" "$PY" "$HALF_ROUNDS" "${PROPS[*]}" "$SL_ALLOC" <<'PYEOF' | python3 bench/report.py "## Producer: StreamLake against raw rust-rdkafka and Python"
 import json, statistics, subprocess, sys, textwrap
 path, count, rounds, machine, metrics_served, py = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] != "0", sys.argv[6]
 half_rounds = int(sys.argv[7])
+props = " ".join(f"`{p}`" for p in sys.argv[8].split())
+sl_alloc = sys.argv[9]
 runs = [json.loads(l) for l in open(path)]
 pyver = subprocess.run([py, "-c", "import confluent_kafka,sys; print(sys.version.split()[0] + ',' + confluent_kafka.__version__ + ',' + confluent_kafka.libversion()[0])"], capture_output=True, text=True).stdout.strip().split(",") + ["?"] * 3
 names = {
     "streamlake": "`streamlake perf`",
     "raw": "raw rust-rdkafka loop",
     "python": "Python confluent-kafka",
-    "streamlake-jemalloc": "`streamlake perf`, jemalloc preloaded (diagnostic)",
+    "raw-jemalloc": "raw rust-rdkafka loop, jemalloc preloaded",
 }
 clusters = [("tansu", "tansu 0.6.0, memory storage, 1 broker, 6 partitions"), ("embedded", "embedded (`streamlake dev`: librdkafka mock cluster), 3 brokers, 6 partitions, replication factor 3")]
 
@@ -103,8 +116,8 @@ for cluster, desc in clusters:
     vs_raw, vs_py = rate["streamlake"] / rate["raw"], rate["streamlake"] / rate["python"]
     line = (f"- {cluster}: StreamLake / raw = **{vs_raw:.2f}x** (target >= 0.95x: {'met' if vs_raw >= 0.95 else 'not met'}), "
             f"StreamLake / Python = **{vs_py:.2f}x** (target >= 1.5x: {'met' if vs_py >= 1.5 else 'not met'})")
-    if "streamlake-jemalloc" in rate:
-        line += f"; with jemalloc preloaded StreamLake / raw = {rate['streamlake-jemalloc'] / rate['raw']:.2f}x"
+    if "raw-jemalloc" in rate:
+        line += f"; against the raw loop with jemalloc, StreamLake's allocator: {rate['streamlake'] / rate['raw-jemalloc']:.2f}x"
     ratio_lines.append(line)
     hs = pick(cluster, "streamlake-half")
     if hs:
@@ -116,17 +129,28 @@ for cluster, desc in clusters:
 short = [c for c, r, p in verdicts if r < 0.95 or p < 1.5]
 if short:
     summary = "**StreamLake falls short of its targets** on " + " and ".join(short) + " (see the ratios above)."
-    je = {c: med(pick(c, "streamlake-jemalloc"), "records_per_sec") / med(pick(c, "streamlake"), "records_per_sec") for c in short if pick(c, "streamlake-jemalloc")}
-    if je and all(v >= 1.3 for v in je.values()):
-        summary += (" The jemalloc row points at the cause: the same `streamlake perf` binary with jemalloc preloaded instead of "
-                    "glibc's allocator runs " + ", ".join(f"{v:.2f}x as fast on {c}" for c, v in je.items()) + ", so much of the gap is "
-                    "time spent in `malloc` and `free`. StreamLake allocates many small objects per record (the record's topic, "
-                    "header names and values, the pending record and its callback) on the sending thread and frees them on "
-                    "librdkafka's delivery thread, and with glibc's allocator the two threads contend for the same arena.")
 else:
     summary = "StreamLake meets both throughput targets on both clusters."
 summary = textwrap.fill(summary, 95)
 metrics_note = "served over HTTP (`--metrics-addr`) and counted" if metrics_served else "counted (this build of `perf` cannot serve them over HTTP)"
+bullets = "\n".join(textwrap.fill(b, 95, subsequent_indent="  ") for b in (
+    "- `streamlake perf --acks all --compression lz4 --json` (release build): every production feature "
+    f"on: metadata headers, metrics {metrics_note}, every record tracked to its outcome and "
+    "handed back on failure, recovery after fatal errors.",
+    "- raw rust-rdkafka loop (`bench/raw-producer`): one thread building records and calling "
+    "`ThreadedProducer::send`, a delivery callback counting outcomes and recording latency into an "
+    "HDR histogram. The ceiling of the client stack StreamLake is built on, with the system "
+    "allocator as a plain program has it, and again with jemalloc preloaded (for its "
+    f"allocations and librdkafka's). The `streamlake` binary measured allocates with {sl_alloc}."))
+records_text = textwrap.fill(
+    "All three send the same records: a JSON order value of exactly 120 bytes, a key from 1,000 "
+    "distinct keys, five metadata headers (`ingestion_id`, `source`, `schema`, `traceparent`, "
+    "`content_type`) and the send-time header `perf_sent_us`, with StreamLake's producer defaults "
+    f"as `streamlake config show --librdkafka` prints them, passed to the other two explicitly: {props}; "
+    f"a full client queue makes the sender wait, not fail. Each sends {count:,} measured records as fast "
+    "as the cluster takes them, after a warm-up of a tenth of that which is not measured; throughput "
+    "runs from the start of the measurement to the last acknowledgement, latency from each record's "
+    "send time (waiting for room in the queue included) to its delivery callback.", 95)
 print(f"""## Producer: StreamLake against raw rust-rdkafka and Python
 
 Machine: {machine}; Python {pyver[0]}, confluent-kafka {pyver[1]} (librdkafka {pyver[2]}); the Rust
@@ -136,28 +160,16 @@ process), both on loopback, both sharing the machine's cores with the producer.
 Command: `bench/run.sh {count} producer` ({rounds} round{'s' if rounds != 1 else ''} per cluster, the order of the
 producers rotating from round to round; the table gives the median and every run).
 
-All three send the same records: a JSON order value of exactly 120 bytes, a key from 1,000
-distinct keys, five metadata headers (`ingestion_id`, `source`, `schema`, `traceparent`,
-`content_type`) and the send-time header `perf_sent_us`, with StreamLake's producer defaults:
-acks=all, idempotence, lz4, linger 5 ms, batches up to 1 MiB, a client queue of 100,000
-records / 32 MiB, waiting (not failing) when it is full. Each sends {count:,} measured records
-as fast as the cluster takes them, after a warm-up of a tenth of that which is not measured;
-throughput runs from the start of the measurement to the last acknowledgement, latency from
-each record's send time (waiting for room in the queue included) to its delivery callback.
+{records_text}
 
-- `streamlake perf --acks all --compression lz4 --json` (release build): every production feature
-  on: metadata headers, metrics {metrics_note}, every record tracked to its outcome and
-  handed back on failure, recovery after fatal errors.
-- raw rust-rdkafka loop (`bench/raw-producer`): one thread building records and calling
-  `ThreadedProducer::send`, a delivery callback counting outcomes and recording latency into an
-  HDR histogram. The ceiling of the client stack StreamLake is built on.
+{bullets}
 - Python confluent-kafka (`bench/python_producer.py`): `Producer.produce` with an `on_delivery`
   callback per record, `poll(0)` after each.
 
 Reading the figures: flat out, a sender faster than the cluster fills its client queue, and
-latency is then mostly time spent waiting in that queue, not what a service sees (the Python
-loop is slower than the cluster here, so its queue stays short and its latency low); the last
-table shows latency at half of StreamLake's rate. The broker shares the two cores with the
+latency is then mostly time spent waiting in that queue, not what a service sees (a sender
+slower than the cluster keeps its queue short and its latency low); the last table shows
+latency at half of StreamLake's rate. The broker shares the two cores with the
 producer, so figures move from run to run.
 
 | cluster | producer | records/s (median) | each run | MiB/s | p50 ms | p99 ms | errors |

@@ -1,14 +1,14 @@
 """The Python side of the producer benchmark: confluent-kafka's Producer sending the same records
 as `streamlake perf` (a JSON order padded to exactly RECORD_SIZE bytes, a key from 1,000
 distinct keys, the five metadata headers and the send-time header) with StreamLake's producer
-defaults (acks=all, idempotence, lz4, 5 ms linger, 1 MiB batches, a 100,000-record / 32 MiB
-queue). Latency runs from each record's send time (waiting for room in a full queue included)
+defaults (acks=all, idempotence, lz4, 5 ms linger, 1 MiB batches, a 10,000-record / 32 MiB
+queue; KEY=VALUE arguments override any librdkafka property). Latency runs from each record's send time (waiting for room in a full queue included)
 to its delivery callback. A tenth of the run is sent first as a warm-up and not measured;
 measuring starts once every warm-up record has its outcome.
 
 Prints one JSON object with the fields of `streamlake perf --json`.
 
-Usage: python_producer.py BOOTSTRAP TOPIC RECORDS [RECORD_SIZE]
+Usage: python_producer.py BOOTSTRAP TOPIC RECORDS [RECORD_SIZE] [KEY=VALUE...]
 """
 
 import json
@@ -25,7 +25,7 @@ SETTINGS = {
     "compression.type": "lz4",
     "linger.ms": 5,
     "batch.size": 1048576,
-    "queue.buffering.max.messages": 100000,
+    "queue.buffering.max.messages": 10000,
     "queue.buffering.max.kbytes": 32768,
     "message.timeout.ms": 30000,
     "request.timeout.ms": 10000,
@@ -47,10 +47,10 @@ def percentile(sorted_ms, q):
     return sorted_ms[min(len(sorted_ms) - 1, max(0, int(q * len(sorted_ms) + 0.5) - 1))]
 
 
-def main(bootstrap, topic, records, size):
+def main(bootstrap, topic, records, size, overrides):
     warmup = records // 10
     total = warmup + records
-    producer = Producer({"bootstrap.servers": bootstrap, **SETTINGS})
+    producer = Producer({"bootstrap.servers": bootstrap, **SETTINGS, **overrides})
     rnd = random.Random(7)
     pad = "".join(rnd.choice(ALPHABET) for _ in range(max(65536, size * 2)))
     salt = rnd.getrandbits(64)
@@ -149,4 +149,7 @@ def main(bootstrap, topic, records, size):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 120)
+    args = sys.argv[1:]
+    size = int(args[3]) if len(args) > 3 and "=" not in args[3] else 120
+    overrides = dict(a.split("=", 1) for a in args[3:] if "=" in a)
+    main(args[0], args[1], int(args[2]), size, overrides)

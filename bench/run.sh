@@ -26,6 +26,12 @@ build() { flock /tmp/streamlake-build.lock cargo build --release -q -p "$1"; }
 build streamlake-cli
 SL=target/release/streamlake
 PY=.venv/bin/python
+# StreamLake's effective producer settings as librdkafka KEY=VALUE lines (what
+# `streamlake config show --librdkafka` prints), for baselines that must use the same ones.
+producer_props() {
+  $SL config show --librdkafka | awk '/^# librdkafka producer/ {on = 1; next} /^#/ {on = 0} on && / = / {print $1 "=" $3}' |
+    grep -vE '^(bootstrap\.servers|client\.id|security\.protocol|statistics\.interval\.ms|delivery\.report\.only\.error|transaction\.timeout\.ms)='
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 KPORT=$(free_port); RPORT=$(free_port)

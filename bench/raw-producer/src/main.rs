@@ -4,11 +4,12 @@
 //! It sends the same records as `streamlake perf` (a JSON order value padded to exactly
 //! `--record-size` bytes, a key from `--keys` distinct keys, the five metadata headers and the
 //! send-time header) with StreamLake's producer defaults (acks=all, idempotence, lz4, 5 ms
-//! linger, 1 MiB batches, a 100,000-record / 32 MiB queue), counts outcomes in delivery
-//! callbacks and records each record's latency from its send time (waiting for room in a full
-//! queue included, as `streamlake perf` counts it) in an HDR histogram. A tenth of the run is
-//! sent first as a warm-up and not measured; measuring starts once every warm-up record has its
-//! outcome. Prints one JSON object with the fields of `streamlake perf --json` it can fill.
+//! linger, 1 MiB batches, a 10,000-record / 32 MiB queue; `-X` overrides any of them), counts
+//! outcomes in delivery callbacks and records each record's latency from its send time
+//! (waiting for room in a full queue included, as `streamlake perf` counts it) in an HDR
+//! histogram. A tenth of the run is sent first as a warm-up and not measured; measuring starts
+//! once every warm-up record has its outcome. Prints one JSON object with the fields of
+//! `streamlake perf --json` it can fill.
 //!
 //! Nothing else: no metrics, no statistics, no record carried back on failure, no recovery.
 
@@ -33,7 +34,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("compression.type", "lz4"),
     ("linger.ms", "5"),
     ("batch.size", "1048576"),
-    ("queue.buffering.max.messages", "100000"),
+    ("queue.buffering.max.messages", "10000"),
     ("queue.buffering.max.kbytes", "32768"),
     ("message.timeout.ms", "30000"),
     ("request.timeout.ms", "10000"),
