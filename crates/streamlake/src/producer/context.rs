@@ -88,7 +88,9 @@ impl Completion {
 /// A record in flight: owned here until librdkafka reports its outcome. If it is ever dropped
 /// without an outcome, its owner is told it was purged, with the record.
 pub(crate) struct Pending {
-    record: Option<Record>,
+    /// Shared only while the record is handed to librdkafka (which reads it in place, without
+    /// copies of topic, key or value); owned again by the time its outcome arrives.
+    record: Option<Arc<Record>>,
     done: Option<Completion>,
     /// Acceptance order, so records re-sent after a fatal error keep their order.
     pub(crate) seq: u64,
@@ -101,7 +103,7 @@ pub(crate) struct Pending {
 impl Pending {
     pub(crate) fn new(record: Record, done: Completion, seq: u64) -> Box<Self> {
         Box::new(Self {
-            record: Some(record),
+            record: Some(Arc::new(record)),
             done: Some(done),
             seq,
             resends: 0,
@@ -117,15 +119,19 @@ impl Pending {
         done.complete(Err(SendError { error, record }));
     }
 
-    pub(crate) fn record(&self) -> &Record {
-        self.record
-            .as_ref()
-            .expect("record present until completion")
+    /// A second handle on the record, to read it while the `Pending` itself moves into
+    /// librdkafka. Drop it as soon as the record is handed over.
+    pub(crate) fn shared(&self) -> Arc<Record> {
+        Arc::clone(
+            self.record
+                .as_ref()
+                .expect("record present until completion"),
+        )
     }
 
     /// Takes the record and the waiter out, leaving nothing for `Drop` to do.
     pub(crate) fn into_parts(mut self) -> (Record, Completion) {
-        let record = self.record.take().expect("record present until completion");
+        let record = owned(self.record.take().expect("record present until completion"));
         let done = self
             .done
             .take()
@@ -137,6 +143,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let (Some(record), Some(done)) = (self.record.take(), self.done.take()) {
+            let record = owned(record);
             tracing::debug!(topic = %record.topic, ingestion_id = record.ingestion_id(),
                 "record purged before its outcome; handed back");
             done.complete(Err(SendError {
@@ -145,6 +152,12 @@ impl Drop for Pending {
             }));
         }
     }
+}
+
+/// The record itself: unwrapped when no other handle is left, which is the rule (the handle of
+/// [`Pending::shared`] is dropped right after the hand-over); copied otherwise.
+fn owned(record: Arc<Record>) -> Record {
+    Arc::try_unwrap(record).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// Context shared with librdkafka's threads; one per client generation.

@@ -13,6 +13,7 @@
 use super::context::{Context, Counters, Pending};
 use super::error::ProduceError;
 use crate::metrics::producer::{ProducerMetrics, RecordOutcome};
+use crate::record::Record;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, Producer as _, PurgeConfig, ThreadedProducer};
@@ -35,11 +36,10 @@ impl Generation {
 
     /// Hands `pending` to librdkafka; on refusal the record comes back with the error.
     pub fn enqueue(&self, pending: Box<Pending>) -> Result<(), (KafkaError, Box<Pending>)> {
-        let r = pending.record();
-        let topic = r.topic.clone();
-        let key = r.key.clone();
-        let value = r.value.clone();
-        let (partition, timestamp) = (r.partition, r.timestamp);
+        // Read through a second handle while `pending` moves into the record librdkafka takes:
+        // no copy of topic, key, value or headers is made here.
+        let shared = pending.shared();
+        let r: &Record = &shared;
         let headers = (!r.headers.is_empty()).then(|| {
             r.headers.iter().fold(
                 rdkafka::message::OwnedHeaders::new_with_capacity(r.headers.len()),
@@ -52,31 +52,34 @@ impl Generation {
             )
         });
         let mut br: BaseRecord<'_, [u8], [u8], Box<Pending>> =
-            BaseRecord::with_opaque_to(&topic, pending);
-        if let Some(k) = key.as_deref() {
+            BaseRecord::with_opaque_to(&r.topic, pending);
+        if let Some(k) = r.key.as_deref() {
             br = br.key(k);
         }
-        if let Some(v) = value.as_deref() {
+        if let Some(v) = r.value.as_deref() {
             br = br.payload(v);
         }
         if let Some(h) = headers {
             br = br.headers(h);
         }
-        if let Some(p) = partition {
+        if let Some(p) = r.partition {
             br = br.partition(p);
         }
-        if let Some(t) = timestamp {
+        if let Some(t) = r.timestamp {
             br = br.timestamp(t);
         }
         let ctx = self.client.context();
         ctx.outstanding.fetch_add(1, Ordering::SeqCst);
-        match self.client.send(br) {
-            Ok(()) => Ok(()),
-            Err((e, br)) => {
-                ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
-                Err((e, br.delivery_opaque))
-            }
+        let sent = self
+            .client
+            .send(br)
+            .map_err(|(e, br)| (e, br.delivery_opaque));
+        // Let go of the second handle at once, so the record is handed back without a copy.
+        drop(shared);
+        if sent.is_err() {
+            ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
         }
+        sent
     }
 }
 
