@@ -12,37 +12,17 @@ use streamlake_test_support::{
     terminate, text, unique_topic, unreachable_bootstrap,
 };
 
+/// Every record of `topic`, as `consume --print json` prints them.
+fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
+    streamlake_test_support::consume_json(env!("CARGO_BIN_EXE_streamlake"), topic, extra)
+}
+
 fn streamlake() -> Command {
     cli_command(env!("CARGO_BIN_EXE_streamlake"))
 }
 
 fn run(args: &[&str], stdin: &str) -> Output {
     run_with(streamlake().args(args), stdin)
-}
-
-fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
-    let b = &broker().bootstrap;
-    let mut args = vec![
-        "consume",
-        "-b",
-        b,
-        "-t",
-        topic,
-        "--print",
-        "json",
-        "--exit-at-end",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args, "");
-    assert!(
-        out.status.success(),
-        "consume failed: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

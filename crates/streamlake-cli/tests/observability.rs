@@ -16,6 +16,11 @@ use streamlake_test_support::{
     text, unique_topic, unreachable_bootstrap,
 };
 
+/// Every record of `topic`, as `consume --print json` prints them.
+fn consume_json(topic: &str, extra: &[&str]) -> Vec<Value> {
+    streamlake_test_support::consume_json(env!("CARGO_BIN_EXE_streamlake"), topic, extra)
+}
+
 fn streamlake() -> Command {
     cli_command(env!("CARGO_BIN_EXE_streamlake"))
 }
@@ -244,25 +249,8 @@ fn health_passes_on_a_live_cluster_and_fails_on_a_missing_topic_or_a_dead_broker
         "{report}"
     );
     // The probe's record is really in the topic.
-    let read = run_with(
-        streamlake().args([
-            "consume",
-            "-b",
-            b,
-            "-t",
-            &t,
-            "--exit-at-end",
-            "--print",
-            "json",
-        ]),
-        "",
-    );
-    assert_eq!(
-        text(&read.stdout).lines().count(),
-        1,
-        "{}",
-        text(&read.stdout)
-    );
+    let records = consume_json(&t, &[]);
+    assert_eq!(records.len(), 1, "{records:?}");
 
     let missing = unique_topic("obs-missing");
     let out = run_with(streamlake().args(["health", "-b", b, "-t", &missing]), "");
@@ -403,13 +391,10 @@ fn gateway_spans_are_exported_over_otlp_and_records_name_the_request_span() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 
     // The record's traceparent names the gateway's span: same trace, a span of its own.
-    let read = run_with(
-        streamlake()
-            .args(["consume", "-b", &broker().bootstrap, "-t", &raw])
-            .args(["--exit-at-end", "--print", "json"]),
-        "",
-    );
-    let record: Value = serde_json::from_str(text(&read.stdout).lines().next().unwrap()).unwrap();
+    let records = consume_json(&raw, &[]);
+    let record = records
+        .first()
+        .unwrap_or_else(|| panic!("no record in {raw}"));
     let tp = record["headers"]
         .as_array()
         .unwrap()

@@ -19,6 +19,11 @@ const HEADERS: [&str; 6] = [
     "perf_sent_us",
 ];
 
+/// Every record of `topic`, as `consume --print json` prints them.
+fn read_topic(topic: &str, extra: &[&str]) -> Vec<Value> {
+    streamlake_test_support::consume_json(env!("CARGO_BIN_EXE_streamlake"), topic, extra)
+}
+
 fn streamlake() -> Command {
     cli_command(env!("CARGO_BIN_EXE_streamlake"))
 }
@@ -59,28 +64,6 @@ fn perf_consume_json(topic: &str, args: &[&str]) -> (Value, Output) {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}\n{}", text(&out.stderr));
     (serde_json::from_str(lines[0]).unwrap(), out)
-}
-
-/// Every record of `topic`, as `streamlake consume --print json` prints them.
-fn read_topic(topic: &str, extra: &[&str]) -> Vec<Value> {
-    let b = &broker().bootstrap;
-    let mut args = vec![
-        "consume",
-        "-b",
-        b,
-        "-t",
-        topic,
-        "--print",
-        "json",
-        "--exit-at-end",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    assert!(out.status.success(), "consume: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn f(v: &Value, field: &str) -> f64 {

@@ -431,3 +431,25 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     signal(child, "TERM");
     child.wait().expect("wait")
 }
+
+/// Every record of `topic` on the shared [`broker`], one JSON object each, as
+/// `streamlake consume --print json --exit-at-end` prints them; `bin` is the `streamlake`
+/// binary and `extra` adds flags. Fails the test if the command fails.
+pub fn consume_json(bin: &str, topic: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = run_with(
+        cli_command(bin)
+            .args(["consume", "-b", &broker().bootstrap, "-t", topic])
+            .args(["--print", "json", "--exit-at-end"])
+            .args(extra),
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "consume failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("consume prints JSON lines"))
+        .collect()
+}

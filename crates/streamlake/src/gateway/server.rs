@@ -323,10 +323,11 @@ async fn ingest(
     gw.metrics.in_flight.inc();
     // One span per request, the child of the caller's span when it sent a `traceparent`.
     let span = tracing::info_span!("ingest", dataset = %dataset);
-    if let Some(tp) = traceparent(&headers) {
+    let caller_trace = traceparent(&headers);
+    if let Some(tp) = caller_trace {
         crate::logging::set_parent(&span, tp);
     }
-    let resp = match ingest_inner(&gw, &dataset, &headers, body)
+    let resp = match ingest_inner(&gw, &dataset, &headers, caller_trace, body)
         .instrument(span)
         .await
     {
@@ -382,10 +383,12 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
     .then_some(v)
 }
 
+/// `caller_trace` is the request's well-formed `traceparent`, if any.
 async fn ingest_inner(
     gw: &Gateway,
     dataset: &str,
     headers: &HeaderMap,
+    caller_trace: Option<&str>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let authorization = headers
@@ -454,7 +457,7 @@ async fn ingest_inner(
     let meta = Meta {
         producer_service: &gw.producer_service,
         ingested_at: now.clone(),
-        traceparent: own_trace.as_deref().or_else(|| traceparent(headers)),
+        traceparent: own_trace.as_deref().or(caller_trace),
     };
     gw.metrics
         .bytes(dataset, events.iter().map(|e| e.len() as u64).sum());
