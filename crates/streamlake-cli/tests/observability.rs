@@ -139,6 +139,9 @@ fn text_logs_name_the_ingestion_id_of_a_failed_record() {
         .and_then(|r| r.split(')').next())
         .unwrap();
     assert_eq!(uuid_version(id), Some(7), "{line}");
+    // stderr is a pipe here: log events are plain text, without colour codes.
+    assert!(err.contains(" librdkafka: "), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
 }
 
 #[test]

@@ -124,7 +124,9 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LogError> {
         filter = filter.add_directive(directive);
     }
     let fmt = match options.format {
+        // Colours only on a terminal: a log written to a file or a pipe stays plain text.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
