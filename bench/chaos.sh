@@ -5,6 +5,8 @@
 #
 #   bench/chaos.sh [SECONDS [RATE]]     default 180 s at 2000 records/s
 #
+# The logs of the last run (produce, replay, broker) are kept in target/chaos-last/.
+#
 # The broker is tansu 0.6.0 with SQLite storage, so what it acknowledged survives its kills.
 # tansu's SQLite storage cannot take an idempotent producer across its own restart (it panics
 # on the old producer id), so this run produces without idempotence: duplicates are possible
@@ -22,7 +24,13 @@ WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 B=127.0.0.1:$PORT
 TANSU=""
-cleanup() { [ -n "$TANSU" ] && kill -9 "$TANSU" 2>/dev/null; rm -rf "$WORK"; }
+KEEP=$PWD/target/chaos-last
+cleanup() {
+  [ -n "$TANSU" ] && kill -9 "$TANSU" 2>/dev/null
+  rm -rf "$KEEP"; mkdir -p "$KEEP"
+  cp "$WORK"/*.log "$KEEP"/ 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 start_tansu() {
@@ -90,6 +98,12 @@ m = re.search(r"(\d+) delivered, (\d+) failed", produce)
 direct, failed = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 m = re.search(r"spooled (\d+) record\(s\): (\d+) replayed to Kafka so far, (\d+) wait", produce)
 spooled, replayed_live, left = (int(x) for x in m.groups()) if m else (0, 0, 0)
+errors = {}
+for line in produce.splitlines():
+    e = re.match(r"failed: line \d+(?: \(ingestion_id [^)]*\))?: (.*)", line)
+    if e:
+        errors[e.group(1)] = errors.get(e.group(1), 0) + 1
+reasons = "; ".join(f"{n} x `{r}`" for r, n in sorted(errors.items(), key=lambda x: -x[1])) or "none"
 m = re.search(r"replayed (\d+) record\(s\); (\d+) left", replay)
 replayed_after, left_after = (int(x) for x in m.groups()) if m else (0, -1)
 seen, total, per_key, disorder = set(), 0, {}, 0
@@ -131,7 +145,7 @@ and the whole topic is read back.
 | duplicates | {total - len(seen):,} |
 | records behind a later one of their key | {disorder:,} |
 
-Broker kills: {kills}. `produce` exit code: {rc}.
+Broker kills: {kills}. `produce` exit code: {rc}. Errors returned: {reasons}.
 
 Every record is accounted for when delivered + spooled + failed equals sent and nothing is
 missing. Duplicates are records the broker wrote but could not acknowledge before it died: they

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 use streamlake::embedded::EmbeddedCluster;
@@ -321,4 +323,110 @@ async fn producer_and_consumer_metrics_count_records_and_read_librdkafka_statist
         .map(|v| v.parse::<i64>().unwrap())
         .collect();
     assert_eq!(lags, vec![0, 0, 0], "{text}");
+}
+
+/// Outages a little longer than the delivery timeout, under steady keyed load with a spool:
+/// records that outlive the timeout go to the spool together with every younger record still
+/// in the client, so no younger record of a key is written ahead of an older one that waits
+/// in the spool. (librdkafka times records out one by one and, when the broker returns, sends
+/// the younger ones at once; a purge reports the youngest records first. Neither may reorder a
+/// key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_past_the_delivery_timeout_spool_records_without_reordering_a_key() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use streamlake::producer::{Accepted, CircuitConfig, SpoolingProducer};
+    use streamlake::spool::SpoolConfig;
+
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    cluster.create_topic("steady", 3, 1).unwrap();
+    let mut config = Config::with_bootstrap(cluster.bootstrap_servers());
+    config.producer.delivery_timeout_ms = 1_000;
+    config.producer.request_timeout_ms = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = SpoolConfig::with_dir(dir.path().join("spool"));
+    let circuit = CircuitConfig {
+        failure_threshold: 3,
+        open_ms: 300,
+    };
+    let (p, _) = SpoolingProducer::new(&config, &spool, circuit).unwrap();
+    let p = Arc::new(p);
+
+    let (keys, total) = (20usize, 7_000usize);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let spooled = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (p, delivered, spooled) =
+            (Arc::clone(&p), Arc::clone(&delivered), Arc::clone(&spooled));
+        std::thread::spawn(move || {
+            for n in 0..total {
+                let (delivered, spooled) = (Arc::clone(&delivered), Arc::clone(&spooled));
+                let record = Record::new("steady", format!("{}:{}", n % keys, n / keys))
+                    .key(format!("k{}", n % keys));
+                p.send_with_callback(record, move |outcome| match outcome {
+                    Ok(Accepted::Delivered(_)) => {
+                        delivered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(Accepted::Spooled) => {
+                        spooled.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => panic!("record {n} came back: {}", e.error),
+                })
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    // Down for a little longer than the timeout, three times.
+    let started = std::time::Instant::now();
+    for (at_ms, down_ms) in [(1_000, 1_300), (3_500, 1_700), (6_000, 1_150)] {
+        tokio::time::sleep(Duration::from_millis(at_ms).saturating_sub(started.elapsed())).await;
+        cluster.mock().broker_down(1).unwrap();
+        tokio::time::sleep(Duration::from_millis(down_ms)).await;
+        cluster.mock().broker_up(1).unwrap();
+    }
+    sender.join().unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while p.draining() || p.spooled_pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "spool never drained");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = Arc::into_inner(p).unwrap();
+    let report = p.close(Duration::from_secs(10)).await;
+    let (delivered, spooled) = (
+        delivered.load(Ordering::SeqCst),
+        spooled.load(Ordering::SeqCst),
+    );
+    assert_eq!(
+        delivered + spooled,
+        total as u64,
+        "every record has an outcome"
+    );
+    assert!(spooled > 0, "the outages spooled records");
+    assert_eq!(report.spooled, spooled);
+    assert_eq!(report.left_in_spool, 0);
+
+    // Every record is in the topic; per key, the first copies are in the order sent.
+    let records = common::read_on(&cluster.bootstrap_servers(), "steady", total).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut by_key: HashMap<usize, Vec<usize>> = HashMap::new();
+    let copies = records.len();
+    for r in records {
+        let v = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+        if seen.insert(v.clone()) {
+            let (k, s) = v.split_once(':').unwrap();
+            by_key
+                .entry(k.parse().unwrap())
+                .or_default()
+                .push(s.parse().unwrap());
+        }
+    }
+    assert!(copies >= total);
+    assert_eq!(by_key.len(), keys);
+    for (k, seqs) in by_key {
+        let out_of_order = seqs.windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(out_of_order, 0, "key {k}: first copies out of order");
+        assert_eq!(seqs.len(), total / keys, "key {k}: every record");
+    }
 }

@@ -179,6 +179,9 @@ pub(crate) struct Context {
     pub metrics: ProducerMetrics,
     /// Whether failures are counted as outcomes here (a spooling producer counts its own).
     pub count_failures: Arc<AtomicBool>,
+    /// Set once StreamLake has asked this client to purge. Until then a purged record can only
+    /// come from librdkafka's own purge after a fatal error.
+    pub purged_by_us: AtomicBool,
 }
 
 impl ClientContext for Context {
@@ -249,10 +252,14 @@ impl ProducerContext for Context {
             }
             Err((error, _)) => {
                 let mut error = ProduceError::from(error);
+                // On a fatal error librdkafka purges its queues itself, and the reports of
+                // those records may arrive before the fatal error event does.
+                let fatal_purge = matches!(error, ProduceError::Purged)
+                    && !self.purged_by_us.load(Ordering::SeqCst);
                 if self.recovery.enabled()
                     && !self.recovery.closing()
                     && !error.is_permanent()
-                    && (error.is_fatal() || self.fatal.load(Ordering::SeqCst))
+                    && (error.is_fatal() || fatal_purge || self.fatal.load(Ordering::SeqCst))
                 {
                     // The client is unusable; the record goes to the next one, in order.
                     self.fatal.store(true, Ordering::SeqCst);

@@ -7,7 +7,10 @@
 //! the old one failed, before any newer record is let through. So records of one key keep their
 //! order; a record that was in flight when the error struck may already have been written and is
 //! then written twice (at least once). A record that has been through [`MAX_RESENDS`] fatal
-//! errors is handed back with [`ProduceError::Fatal`]. Transactional producers are not
+//! errors is handed back with [`ProduceError::Fatal`]. librdkafka purges its own queues on a
+//! fatal error, and the reports of those records may come before the fatal error event: a
+//! purged record counts as hit by the fatal error unless StreamLake itself purged that client.
+//! Transactional producers are not
 //! recreated: a fatal error there means another instance took over the transactional id.
 
 use super::context::{Context, Counters, Pending};
@@ -32,6 +35,15 @@ pub(crate) struct Generation {
 impl Generation {
     pub fn id(&self) -> u64 {
         self.client.context().generation
+    }
+
+    /// Hands every record still queued or in flight back (see [`Context::purged_by_us`]).
+    pub fn purge(&self) {
+        self.client
+            .context()
+            .purged_by_us
+            .store(true, Ordering::SeqCst);
+        self.client.purge(PurgeConfig::default().queue().inflight());
     }
 
     /// Hands `pending` to librdkafka; on refusal the record comes back with the error.
@@ -197,6 +209,7 @@ impl Core {
                 recovery: Arc::clone(&self.recovery),
                 metrics: self.metrics.clone(),
                 count_failures: Arc::clone(&self.count_failures),
+                purged_by_us: AtomicBool::new(false),
             })
             .map_err(|e| ProduceError::Create(e.to_string()))?;
         Ok(Arc::new(Generation { client }))
@@ -242,7 +255,7 @@ impl Core {
             std::thread::sleep(Duration::from_millis(2));
         }
         if ctx.outstanding.load(Ordering::SeqCst) > 0 {
-            old.client.purge(PurgeConfig::default().queue().inflight());
+            old.purge();
             let until = Instant::now() + Duration::from_secs(5);
             while ctx.outstanding.load(Ordering::SeqCst) > 0 && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(2));

@@ -28,6 +28,7 @@ mod circuit;
 mod context;
 mod error;
 mod generation;
+mod order;
 mod spooling;
 mod transaction;
 pub mod transform;
@@ -48,7 +49,7 @@ use crate::metrics::producer::{ProducerMetrics, RecordOutcome};
 use context::{Completion, Pending};
 use generation::Core;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{Producer as _, PurgeConfig};
+use rdkafka::producer::Producer as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,16 @@ impl Producer {
 
     /// Sends one record and waits for the cluster's acknowledgement.
     pub async fn send(&self, record: Record) -> Result<Delivery, SendError> {
+        self.send_then(record, || {}).await
+    }
+
+    /// [`Producer::send`], calling `in_client` once the record is in the client (before its
+    /// outcome is known; not called when the record is refused).
+    pub(crate) async fn send_then(
+        &self,
+        record: Record,
+        in_client: impl FnOnce(),
+    ) -> Result<Delivery, SendError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pending = Pending::new(
             record,
@@ -122,7 +133,10 @@ impl Producer {
         let mut attempt = Some(pending);
         while let Some(pending) = attempt.take() {
             match self.step(pending, started) {
-                Step::Done => break,
+                Step::Done => {
+                    in_client();
+                    break;
+                }
                 Step::Wait(back) => {
                     attempt = Some(back);
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
@@ -149,6 +163,20 @@ impl Producer {
     where
         F: FnOnce(Outcome) + Send + Sync + 'static,
     {
+        self.send_with_callback_then(record, on_done, || {})
+    }
+
+    /// [`Producer::send_with_callback`], calling `in_client` once the record is in the client
+    /// (not called when the record is refused).
+    pub(crate) fn send_with_callback_then<F>(
+        &self,
+        record: Record,
+        on_done: F,
+        in_client: impl FnOnce(),
+    ) -> Result<(), SendError>
+    where
+        F: FnOnce(Outcome) + Send + Sync + 'static,
+    {
         let pending = Pending::new(
             record,
             Completion::Callback(Box::new(on_done)),
@@ -158,7 +186,10 @@ impl Producer {
         let mut attempt = Some(pending);
         while let Some(pending) = attempt.take() {
             match self.step(pending, started) {
-                Step::Done => return Ok(()),
+                Step::Done => {
+                    in_client();
+                    return Ok(());
+                }
                 Step::Wait(back) => {
                     attempt = Some(back);
                     std::thread::sleep(QUEUE_FULL_BACKOFF);
@@ -269,10 +300,7 @@ impl Producer {
     /// [`ProduceError::Purged`] (a record already sent may still have been written). The
     /// producer stays usable.
     pub fn purge(&self) {
-        self.core
-            .current()
-            .client
-            .purge(PurgeConfig::default().queue().inflight());
+        self.core.current().purge();
     }
 
     /// Running totals of this producer.

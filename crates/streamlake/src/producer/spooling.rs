@@ -13,8 +13,18 @@
 //! While the spool holds records, new records are appended behind them, so records of one key
 //! are replayed in the order they were accepted. When sending switches to the spool, records
 //! still in the client are purged and spooled first, and new records wait for that (at most the
-//! delivery timeout), so the order of a key holds across the switch. A purged record the
-//! broker had already written is written again on replay (at least once).
+//! delivery timeout), so the order of a key holds across the switch. Failed records are
+//! spooled in the order they were accepted, not in the order librdkafka reports them (a purge
+//! reports the youngest first). A purged record the broker had already written is written
+//! again on replay (at least once).
+//!
+//! # Delivery timeout
+//! With a spool, `producer.delivery_timeout_ms` is enforced here, not by librdkafka: once the
+//! oldest record in the client has waited that long, *everything* in the client is purged at
+//! once and sending switches to the spool. librdkafka would time records out one by one and
+//! then send the younger records behind them as soon as the broker is back, so a younger record
+//! of a key could be written before an older one that is spooled. librdkafka's own timeout is
+//! set later (by a quarter, at least 2 s) as a backstop.
 //!
 //! # Replay
 //! A background task replays the spool whenever the circuit lets records through: a batch at a
@@ -25,19 +35,30 @@
 //! in `replay_rejected`, and skipped so it cannot block the spool.
 
 use super::circuit::{Admit, Circuit, CircuitConfig, CircuitState};
+use super::order::Order;
 use super::{CloseReport, ProduceError, Producer, SendError};
 use crate::config::Config;
 use crate::metrics::RecordOutcome;
 use crate::record::{Delivery, Record};
 use crate::spool::{OpenReport, Spool, SpoolConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Records handed out per replay batch.
 const REPLAY_BATCH: usize = 500;
 /// How often the replay task looks at the spool when there is nothing to do.
 const REPLAY_IDLE: Duration = Duration::from_millis(200);
+/// How often the watchdog looks at the age of the oldest record in the client.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+/// The least time between two purges by the watchdog.
+const WATCH_GAP: Duration = Duration::from_secs(1);
+
+/// librdkafka's own delivery timeout when the spool enforces `budget`: later, so the spool
+/// always acts first.
+fn backstop(budget_ms: u64) -> u64 {
+    budget_ms.saturating_add((budget_ms / 4).max(2_000))
+}
 
 /// How an accepted record ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,12 +100,20 @@ struct Shared {
     circuit: Circuit,
     /// Set while the spool may hold records: new records then queue behind them.
     draining: AtomicBool,
+    /// Counts switches to the spool. A direct send that sees it change while it hands its
+    /// record to the client purges again, so its record cannot overtake the spooled ones.
+    switches: AtomicU64,
+    /// Records in the client (direct sends and replays), and failed direct sends held until
+    /// every older record has left the client, so they are spooled in acceptance order.
+    order: Order<Held>,
+    /// `producer.delivery_timeout_ms`, enforced by the watchdog when there is a spool.
+    budget: Duration,
     /// Held while deciding to spool and appending, and while the replay task decides that the
     /// spool is empty, so no record slips past the ones on disk.
     mode: Mutex<()>,
     counts: SpoolCounts,
     stop: AtomicBool,
-    /// Direct sends whose outcome is not known yet.
+    /// Direct sends whose outcome is not known yet (or not yet spooled).
     direct: AtomicU64,
     /// How long a record about to be spooled waits for older direct sends to settle.
     settle_wait: Duration,
@@ -115,7 +144,13 @@ impl SpoolingProducer {
         spool: &SpoolConfig,
         circuit: CircuitConfig,
     ) -> Result<(Self, Option<OpenReport>), ProduceError> {
-        let producer = Producer::new(config)?;
+        let producer = if spool.dir.is_some() {
+            let mut client = config.clone();
+            client.producer.delivery_timeout_ms = backstop(config.producer.delivery_timeout_ms);
+            Producer::new(&client)?
+        } else {
+            Producer::new(config)?
+        };
         // Records that fail here are spooled or handed back; their outcome is counted here.
         producer.count_failures(false);
         let (spool, report) = match &spool.dir {
@@ -135,6 +170,9 @@ impl SpoolingProducer {
             circuit: Circuit::new(circuit),
             // Whatever a previous run left is replayed before anything new is sent.
             draining: AtomicBool::new(pending),
+            switches: AtomicU64::new(0),
+            order: Order::default(),
+            budget: Duration::from_millis(config.producer.delivery_timeout_ms),
             mode: Mutex::new(()),
             counts: SpoolCounts::default(),
             stop: AtomicBool::new(false),
@@ -145,6 +183,13 @@ impl SpoolingProducer {
             .spool
             .is_some()
             .then(|| tokio::spawn(replay_loop(Arc::clone(&shared))));
+        if shared.spool.is_some() {
+            let weak = Arc::downgrade(&shared);
+            std::thread::Builder::new()
+                .name("streamlake-watchdog".into())
+                .spawn(move || watchdog(weak))
+                .map_err(|e| ProduceError::Create(format!("watchdog thread: {e}")))?;
+        }
         Ok((Self { shared, replayer }, report))
     }
 
@@ -156,22 +201,34 @@ impl SpoolingProducer {
     /// Sends one record: delivered, spooled, or an error with the record.
     pub async fn send(&self, record: Record) -> Result<Accepted, SendError> {
         let s = &self.shared;
-        if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
-            let deadline = s.start_draining();
+        let Some(ticket) = Direct::take(&self.shared) else {
+            let deadline = s.start_draining(false);
             while !s.older_settled(deadline) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             return s.spool_new(record);
-        }
+        };
         if s.spool.is_none() && s.refuses() {
             return Err(s.failed(SendError {
                 error: ProduceError::CircuitOpen,
                 record,
             }));
         }
-        s.direct.fetch_add(1, Ordering::SeqCst);
-        let outcome = s.producer.send(record).await;
-        s.settle(outcome)
+        let outcome = s
+            .producer
+            .send_then(record, || s.in_client(ticket.switches))
+            .await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        s.settle(outcome, ticket, move |r| {
+            let _ = tx.send(r);
+        });
+        // A held record is always released once the older ones leave the client.
+        rx.await.unwrap_or_else(|_| {
+            Err(SendError {
+                error: ProduceError::Purged,
+                record: Record::new("", bytes::Bytes::new()),
+            })
+        })
     }
 
     /// Sends one record without waiting; `on_done` is called once with its outcome (on the
@@ -183,32 +240,28 @@ impl SpoolingProducer {
         F: FnOnce(Result<Accepted, SendError>) + Send + Sync + 'static,
     {
         let s = &self.shared;
-        if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
-            let deadline = s.start_draining();
+        let Some(ticket) = Direct::take(&self.shared) else {
+            let deadline = s.start_draining(false);
             while !s.older_settled(deadline) {
                 std::thread::sleep(Duration::from_millis(1));
             }
             on_done(s.spool_new(record));
             return Ok(());
-        }
+        };
         if s.spool.is_none() && s.refuses() {
             return Err(s.failed(SendError {
                 error: ProduceError::CircuitOpen,
                 record,
             }));
         }
-        s.direct.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
-        let sent = s
-            .producer
-            .send_with_callback(record, move |outcome| on_done(shared.settle(outcome)));
-        match sent {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                s.direct.fetch_sub(1, Ordering::SeqCst);
-                Err(s.failed(e))
-            }
-        }
+        let switches = ticket.switches;
+        let sent = s.producer.send_with_callback_then(
+            record,
+            move |outcome| shared.settle(outcome, ticket, on_done),
+            || s.in_client(switches),
+        );
+        sent.map_err(|e| s.failed(e))
     }
 
     /// The circuit's state.
@@ -305,7 +358,7 @@ impl EmergencyStop {
         let s = &self.0;
         s.stop.store(true, Ordering::SeqCst);
         if s.spool.is_some() {
-            s.start_draining();
+            s.start_draining(true);
             let deadline = Instant::now() + wait;
             while s.direct.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
@@ -348,17 +401,28 @@ impl Shared {
         self.circuit.admit() == Admit::Refuse
     }
 
-    /// From now on new records queue behind the spool. Direct sends still in the client are
-    /// purged, so they fail at once and are spooled before any newer record: per-key order
-    /// holds across the switch (a purged record the broker had already written is written
-    /// again on replay: at least once). Returns how long a new record waits for that.
-    fn start_draining(&self) -> Instant {
+    /// From now on new records queue behind the spool. Direct sends still in the client (and
+    /// with `all`, replayed records too) are purged, so they fail at once and are spooled
+    /// before any newer record: per-key order holds across the switch (a purged record the
+    /// broker had already written is written again on replay: at least once). Returns how long
+    /// a new record waits for that.
+    fn start_draining(&self, all: bool) -> Instant {
         let _mode = self.mode.lock().expect("lock");
         self.draining.store(true, Ordering::SeqCst);
-        if self.direct.load(Ordering::SeqCst) > 0 {
+        self.switches.fetch_add(1, Ordering::SeqCst);
+        if all || self.direct.load(Ordering::SeqCst) > 0 {
             self.producer.purge();
         }
         Instant::now() + self.settle_wait
+    }
+
+    /// A direct send's record is in the client; `switches` is what its [`Direct`] saw. If
+    /// sending switched to the spool meanwhile, the purge of that switch may have come before
+    /// the record: purge again, so it is spooled too.
+    fn in_client(&self, switches: u64) {
+        if self.spool.is_some() && self.switches.load(Ordering::SeqCst) != switches {
+            self.producer.purge();
+        }
     }
 
     /// Whether older direct sends have settled (or `deadline` has passed), so a new record can
@@ -373,9 +437,64 @@ impl Shared {
         self.spool_record(record)
     }
 
-    /// Turns a direct send's outcome into the caller's: a retriable failure is spooled.
-    fn settle(&self, outcome: Result<Delivery, SendError>) -> Result<Accepted, SendError> {
+    /// Gives a direct send's outcome to `reply`: a retriable failure is spooled, once every
+    /// older record has left the client (see `order`). The send counts as settled only once
+    /// its record is in the spool, so a new record waiting to be spooled cannot get ahead of it.
+    fn settle<F>(&self, outcome: Result<Delivery, SendError>, ticket: Direct, reply: F)
+    where
+        F: FnOnce(Result<Accepted, SendError>) + Send + 'static,
+    {
+        match outcome {
+            Err(e) if e.error.is_retriable() && self.spool.is_some() => {
+                self.circuit.failure();
+                self.producer
+                    .metrics()
+                    .circuit(self.circuit.state() == CircuitState::Open);
+                // The first failure switches to the spool: younger records still in the
+                // client are purged, so none of them is written before this one.
+                if !self.draining.load(Ordering::SeqCst) {
+                    self.start_draining(false);
+                }
+                let n = ticket.disarm();
+                let held = Held {
+                    record: e.record,
+                    reply: Box::new(reply),
+                };
+                let mut ready = Vec::new();
+                self.order.hold(n, held, |h| ready.push(self.release(h)));
+                for (reply, result) in ready {
+                    reply(result);
+                }
+            }
+            outcome => {
+                let result = self.settled(outcome);
+                drop(ticket);
+                reply(result);
+            }
+        }
+    }
+
+    /// A held record may go: spooled, and its send settled.
+    fn release(&self, held: Held) -> (Reply, Result<Accepted, SendError>) {
+        let result = {
+            let _mode = self.mode.lock().expect("lock");
+            self.spool_record(held.record)
+        };
         self.direct.fetch_sub(1, Ordering::SeqCst);
+        (held.reply, result)
+    }
+
+    /// Record `n` left the client; replies to the held records that may go now.
+    fn leave(&self, n: u64) {
+        let mut ready = Vec::new();
+        self.order.leave(n, |h| ready.push(self.release(h)));
+        for (reply, result) in ready {
+            reply(result);
+        }
+    }
+
+    /// An outcome that is the caller's as it is (without a spool, failures are handed back).
+    fn settled(&self, outcome: Result<Delivery, SendError>) -> Result<Accepted, SendError> {
         match outcome {
             Ok(d) => {
                 self.circuit.success();
@@ -387,13 +506,7 @@ impl Shared {
                 self.producer
                     .metrics()
                     .circuit(self.circuit.state() == CircuitState::Open);
-                if self.spool.is_some() {
-                    let _mode = self.mode.lock().expect("lock");
-                    self.draining.store(true, Ordering::SeqCst);
-                    self.spool_record(e.record)
-                } else {
-                    Err(self.failed(e))
-                }
+                Err(self.failed(e))
             }
             Err(e) => Err(self.failed(e)),
         }
@@ -452,8 +565,14 @@ async fn replay_loop(s: Arc<Shared>) {
             }
         };
         let (positions, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let outcomes =
-            futures::future::join_all(records.into_iter().map(|r| s.producer.send(r))).await;
+        let outcomes = futures::future::join_all(records.into_iter().map(|r| {
+            let shared = Arc::clone(&s);
+            async move {
+                let _in_client = Replayed::enter(&shared);
+                shared.producer.send(r).await
+            }
+        }))
+        .await;
         // Acknowledge the longest prefix that is done (delivered, or refused for good).
         let mut done = None;
         let mut failed = false;
@@ -492,6 +611,108 @@ async fn replay_loop(s: Arc<Shared>) {
             tokio::time::sleep(REPLAY_IDLE).await;
         } else {
             s.circuit.success();
+        }
+    }
+}
+
+/// Who hears a held record's outcome.
+type Reply = Box<dyn FnOnce(Result<Accepted, SendError>) + Send>;
+
+/// A failed direct send waiting for older records to leave the client.
+struct Held {
+    record: Record,
+    reply: Reply,
+}
+
+/// A replayed record in the client, until dropped.
+struct Replayed<'a> {
+    shared: &'a Shared,
+    n: u64,
+}
+
+impl<'a> Replayed<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        Self {
+            shared,
+            n: shared.order.enter(),
+        }
+    }
+}
+
+impl Drop for Replayed<'_> {
+    fn drop(&mut self) {
+        self.shared.leave(self.n);
+    }
+}
+
+/// A direct send under way: counted in `direct` and in `order` until dropped (or disarmed
+/// when its record is held).
+struct Direct {
+    shared: Arc<Shared>,
+    n: u64,
+    /// `switches` before the draining check.
+    switches: u64,
+    armed: bool,
+}
+
+impl Direct {
+    /// Counts a direct send, unless records must go to the spool now (`None`).
+    fn take(shared: &Arc<Shared>) -> Option<Self> {
+        let s = shared;
+        s.direct.fetch_add(1, Ordering::SeqCst);
+        // Read before the draining check: a switch after it is seen by `in_client`.
+        let switches = s.switches.load(Ordering::SeqCst);
+        if s.spool.is_some() && (s.draining.load(Ordering::SeqCst) || s.refuses()) {
+            s.direct.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Self {
+            shared: Arc::clone(shared),
+            n: s.order.enter(),
+            switches,
+            armed: true,
+        })
+    }
+}
+
+impl Direct {
+    /// The record is held: it stays counted in `direct` until released. Returns its number.
+    fn disarm(mut self) -> u64 {
+        self.armed = false;
+        self.n
+    }
+}
+
+impl Drop for Direct {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.leave(self.n);
+            self.shared.direct.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Enforces the delivery timeout when there is a spool (see the module docs): once the oldest
+/// record in the client is older than the budget, everything in the client is purged and
+/// spooled. Ends with the producer.
+fn watchdog(shared: Weak<Shared>) {
+    let mut last: Option<Instant> = None;
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(s) = shared.upgrade() else { return };
+        if s.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(age) = s.order.oldest() else {
+            continue;
+        };
+        if age >= s.budget && last.is_none_or(|t| t.elapsed() >= WATCH_GAP) {
+            tracing::warn!(
+                waited_ms = age.as_millis() as u64,
+                "a record waited longer than the delivery timeout: spooling everything in the client"
+            );
+            s.start_draining(true);
+            last = Some(Instant::now());
         }
     }
 }
