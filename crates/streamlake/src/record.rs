@@ -1,19 +1,21 @@
 //! Records going to Kafka and coming back.
 
 use bytes::Bytes;
+use std::borrow::Cow;
 
 /// A record header. Keys may repeat; order is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// Header name.
-    pub key: String,
+    /// Header name: borrowed when it is a `&'static str` (the usual case: names are fixed), so
+    /// naming a header costs no allocation per record.
+    pub key: Cow<'static, str>,
     /// Header value (`None` is a null header).
     pub value: Option<Bytes>,
 }
 
 impl Header {
     /// A header with a value.
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(key: impl Into<Cow<'static, str>>, value: impl Into<Bytes>) -> Self {
         Self {
             key: key.into(),
             value: Some(value.into()),
@@ -59,7 +61,7 @@ impl Record {
     }
 
     /// Adds a header.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn header(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Bytes>) -> Self {
         self.headers.push(Header::new(key, value));
         self
     }

@@ -120,7 +120,7 @@ async fn what_perf_produce_writes_perf_consume_reads_with_keys_and_headers() {
             Received::Record(rec) => {
                 n += 1;
                 keys.insert(rec.key.clone().unwrap());
-                let names: Vec<&str> = rec.headers.iter().map(|h| h.key.as_str()).collect();
+                let names: Vec<&str> = rec.headers.iter().map(|h| &*h.key).collect();
                 assert_eq!(names, HEADER_NAMES);
                 let value = rec.value.unwrap();
                 assert_eq!(value.len(), 300);

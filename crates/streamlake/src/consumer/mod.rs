@@ -347,7 +347,7 @@ fn owned(msg: &BorrowedMessage<'_>) -> ConsumedRecord {
         .map(|hs| {
             hs.iter()
                 .map(|h| Header {
-                    key: h.key.to_owned(),
+                    key: h.key.to_owned().into(),
                     value: h.value.map(Bytes::copy_from_slice),
                 })
                 .collect()

@@ -87,7 +87,10 @@ impl InputError {
 /// Parses `name=value` into a header.
 pub fn parse_header(s: &str) -> Result<Header, String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok(Header::new(k, Bytes::copy_from_slice(v.as_bytes()))),
+        Some((k, v)) if !k.is_empty() => Ok(Header::new(
+            k.to_owned(),
+            Bytes::copy_from_slice(v.as_bytes()),
+        )),
         _ => Err(format!("`{s}`: expected name=value")),
     }
 }

@@ -93,7 +93,10 @@ pub(crate) fn decode(payload: &Bytes) -> Result<Decoded, String> {
     for _ in 0..count {
         let key = d.string("header name")?;
         let value = d.opt("header value")?;
-        headers.push(Header { key, value });
+        headers.push(Header {
+            key: key.into(),
+            value,
+        });
     }
     if d.remaining() != 0 {
         return Err(format!(
