@@ -229,22 +229,24 @@ impl RecordFactory {
     /// Record number `seq` of the run (numbers are unique over all producers), stamped with
     /// its intended send time.
     pub fn record(&self, seq: u64, sent_at_us: i64) -> Record {
-        use std::io::Write;
-        // Value, key and the per-record header values are written into one buffer and handed
-        // out as slices of it: two allocations per record instead of one per part.
+        // Key, value and the per-record header values are written into one buffer and handed
+        // out as slices of it: two allocations per record instead of one per part, and no
+        // formatting machinery (this runs once per record on the sending thread).
         let value_size = match &self.spec.values {
             Values::Synthetic { size } => *size,
             Values::Cycled(_) => 0,
         };
         let mut buf = Vec::with_capacity(value_size + 160);
-        let key_index = self.spec.keys.map(|n| mix(seq) % n);
+        if let Some(n) = self.spec.keys {
+            buf.extend_from_slice(b"cust-");
+            push_decimal(&mut buf, mix(seq) % n, self.key_width);
+        }
+        let key_end = buf.len();
+        // The order's customer field repeats the key.
         let mut customer = [0u8; 32];
-        let customer_len = key_index.map(|k| {
-            let mut c = &mut customer[..];
-            let _ = write!(c, "cust-{k:0w$}", w = self.key_width);
-            32 - c.len()
-        });
-        let customer = customer_len.map(|len| &customer[..len]);
+        let customer_len = key_end.min(customer.len());
+        customer[..customer_len].copy_from_slice(&buf[..customer_len]);
+        let customer = self.spec.keys.map(|_| &customer[..customer_len]);
         let cycled = match &self.spec.values {
             Values::Synthetic { size } => {
                 self.order(&mut buf, seq, *size, customer);
@@ -252,13 +254,9 @@ impl RecordFactory {
             }
             Values::Cycled(values) => Some(values[(seq % values.len() as u64) as usize].clone()),
         };
-        // Where value, key, ingestion id, traceparent and send time end in `buf`.
-        let mut marks = [0usize; 5];
-        marks[0] = buf.len();
-        if let Some(c) = customer {
-            buf.extend_from_slice(c);
-        }
-        marks[1] = buf.len();
+        let value_end = buf.len();
+        // Where the ingestion id, the traceparent and the send time end.
+        let mut marks = [value_end; 3];
         if self.spec.headers {
             let salt = self.spec.trace_salt;
             buf.extend_from_slice(
@@ -267,32 +265,34 @@ impl RecordFactory {
                     .encode_lower(&mut [0; uuid::fmt::Hyphenated::LENGTH])
                     .as_bytes(),
             );
+            marks[0] = buf.len();
+            buf.extend_from_slice(b"00-");
+            push_hex(&mut buf, mix(salt ^ seq));
+            push_hex(&mut buf, mix(salt.rotate_left(17) ^ seq) | 1);
+            buf.push(b'-');
+            push_hex(&mut buf, mix(salt.rotate_left(31) ^ seq) | 1);
+            buf.extend_from_slice(b"-01");
+            marks[1] = buf.len();
+            if sent_at_us < 0 {
+                buf.push(b'-');
+            }
+            push_decimal(&mut buf, sent_at_us.unsigned_abs(), 1);
             marks[2] = buf.len();
-            let _ = write!(
-                buf,
-                "00-{:016x}{:016x}-{:016x}-01",
-                mix(salt ^ seq),
-                mix(salt.rotate_left(17) ^ seq) | 1,
-                mix(salt.rotate_left(31) ^ seq) | 1
-            );
-            marks[3] = buf.len();
-            let _ = write!(buf, "{sent_at_us}");
-            marks[4] = buf.len();
         }
         let all = Bytes::from(buf);
-        let part = |i: usize| all.slice(if i == 0 { 0 } else { marks[i - 1] }..marks[i]);
-        let mut record = Record::new(self.topic.clone(), cycled.unwrap_or_else(|| part(0)));
-        if customer.is_some() {
-            record.key = Some(part(1));
+        let value = cycled.unwrap_or_else(|| all.slice(key_end..value_end));
+        let mut record = Record::new(self.topic.clone(), value);
+        if self.spec.keys.is_some() {
+            record.key = Some(all.slice(..key_end));
         }
         if self.spec.headers {
             record.headers = vec![
-                Header::new(HEADER_NAMES[0], part(2)),
+                Header::new(HEADER_NAMES[0], all.slice(value_end..marks[0])),
                 Header::new(HEADER_NAMES[1], Bytes::from_static(SOURCE.as_bytes())),
                 Header::new(HEADER_NAMES[2], self.schema.clone()),
-                Header::new(HEADER_NAMES[3], part(3)),
+                Header::new(HEADER_NAMES[3], all.slice(marks[0]..marks[1])),
                 Header::new(HEADER_NAMES[4], self.content_type.clone()),
-                Header::new(HEADER_NAMES[5], part(4)),
+                Header::new(HEADER_NAMES[5], all.slice(marks[1]..marks[2])),
             ];
         }
         record
@@ -301,7 +301,6 @@ impl RecordFactory {
     /// An order as JSON of exactly `size` bytes (`size >= 2`). Written straight into the
     /// buffer: this runs once per record on the sending thread.
     fn order(&self, out: &mut Vec<u8>, seq: u64, size: usize, customer: Option<&[u8]>) {
-        use std::io::Write;
         let h = mix(seq);
         let cents = 10_000 + (h >> 8) % 90_000;
         let base = out.len();
@@ -312,28 +311,46 @@ impl RecordFactory {
             if count > 0 {
                 out.push(b',');
             }
-            let written = match field {
-                0 => write!(out, "\"order_id\":\"ord-{seq:08}\""),
-                1 => match customer {
-                    Some(c) => {
-                        out.extend_from_slice(b"\"customer\":\"");
-                        out.extend_from_slice(c);
-                        out.push(b'"');
-                        Ok(())
+            match field {
+                0 => {
+                    out.extend_from_slice(b"\"order_id\":\"ord-");
+                    push_decimal(out, seq, 8);
+                    out.push(b'"');
+                }
+                1 => {
+                    out.extend_from_slice(b"\"customer\":\"");
+                    match customer {
+                        Some(c) => out.extend_from_slice(c),
+                        None => {
+                            out.extend_from_slice(b"cust-");
+                            push_decimal(out, h % 1_000_000, 6);
+                        }
                     }
-                    None => write!(out, "\"customer\":\"cust-{:06}\"", h % 1_000_000),
-                },
-                2 => write!(out, "\"sku\":\"SKU-{:04}\"", (h >> 20) % 10_000),
-                3 => write!(out, "\"qty\":{}", (h >> 40) % 9 + 1),
-                4 => write!(out, "\"price\":{}.{:02}", cents / 100, cents % 100),
-                _ => write!(
-                    out,
-                    "\"currency\":\"{}\"",
-                    ["EUR", "USD", "GBP"][(h % 3) as usize]
-                ),
-            };
+                    out.push(b'"');
+                }
+                2 => {
+                    out.extend_from_slice(b"\"sku\":\"SKU-");
+                    push_decimal(out, (h >> 20) % 10_000, 4);
+                    out.push(b'"');
+                }
+                3 => {
+                    out.extend_from_slice(b"\"qty\":");
+                    push_decimal(out, (h >> 40) % 9 + 1, 1);
+                }
+                4 => {
+                    out.extend_from_slice(b"\"price\":");
+                    push_decimal(out, cents / 100, 1);
+                    out.push(b'.');
+                    push_decimal(out, cents % 100, 2);
+                }
+                _ => {
+                    out.extend_from_slice(b"\"currency\":\"");
+                    out.extend_from_slice(["EUR", "USD", "GBP"][(h % 3) as usize].as_bytes());
+                    out.push(b'"');
+                }
+            }
             // A field that does not fit before the closing brace is left out, with the rest.
-            if written.is_err() || out.len() - base + 1 > size {
+            if out.len() - base + 1 > size {
                 out.truncate(mark);
                 break;
             }
@@ -367,6 +384,31 @@ fn pad_pool(len: usize) -> Arc<[u8]> {
         .into()
 }
 
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    out.resize(out.len() + width.saturating_sub(len), b'0');
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `v` as 16 lowercase hex digits.
+fn push_hex(out: &mut Vec<u8>, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(HEX[((v >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
 /// SplitMix64: a fixed, well-spread hash of a record's number.
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -378,6 +420,27 @@ fn mix(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_as_format_would() {
+        for (n, width) in [
+            (0u64, 1usize),
+            (7, 1),
+            (7, 4),
+            (1234, 4),
+            (98765, 3),
+            (u64::MAX, 8),
+        ] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n, width);
+            assert_eq!(out, format!("x{n:0width$}").into_bytes());
+        }
+        for v in [0u64, 1, 0xdead_beef, u64::MAX] {
+            let mut out = Vec::new();
+            push_hex(&mut out, v);
+            assert_eq!(out, format!("{v:016x}").into_bytes());
+        }
+    }
     use crate::config::SchemaRegistryConfig;
     use crate::registry::Role;
     use serde_json::Value;
