@@ -20,6 +20,7 @@ use crate::serdes::{Format, Serializer};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use std::io::BufRead;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The header holding the record's intended send time, µs since the Unix epoch.
@@ -243,10 +244,7 @@ impl RecordFactory {
         }
         let key_end = buf.len();
         // The order's customer field repeats the key.
-        let mut customer = [0u8; 32];
-        let customer_len = key_end.min(customer.len());
-        customer[..customer_len].copy_from_slice(&buf[..customer_len]);
-        let customer = self.spec.keys.map(|_| &customer[..customer_len]);
+        let customer = self.spec.keys.map(|_| 0..key_end);
         let cycled = match &self.spec.values {
             Values::Synthetic { size } => {
                 self.order(&mut buf, seq, *size, customer);
@@ -298,9 +296,10 @@ impl RecordFactory {
         record
     }
 
-    /// An order as JSON of exactly `size` bytes (`size >= 2`). Written straight into the
-    /// buffer: this runs once per record on the sending thread.
-    fn order(&self, out: &mut Vec<u8>, seq: u64, size: usize, customer: Option<&[u8]>) {
+    /// Appends an order as JSON of exactly `size` bytes (`size >= 2`) to `out`, written straight
+    /// into the buffer: this runs once per record on the sending thread. `customer` is where in
+    /// `out` the customer's id already stands, if it does.
+    fn order(&self, out: &mut Vec<u8>, seq: u64, size: usize, customer: Option<Range<usize>>) {
         let h = mix(seq);
         let cents = 10_000 + (h >> 8) % 90_000;
         let base = out.len();
@@ -319,8 +318,8 @@ impl RecordFactory {
                 }
                 1 => {
                     out.extend_from_slice(b"\"customer\":\"");
-                    match customer {
-                        Some(c) => out.extend_from_slice(c),
+                    match &customer {
+                        Some(c) => out.extend_from_within(c.clone()),
                         None => {
                             out.extend_from_slice(b"cust-");
                             push_decimal(out, h % 1_000_000, 6);

@@ -10,8 +10,8 @@
 //! errors is handed back with [`ProduceError::Fatal`]. librdkafka purges its own queues on a
 //! fatal error, and the reports of those records may come before the fatal error event: a
 //! purged record counts as hit by the fatal error unless StreamLake itself purged that client.
-//! Transactional producers are not
-//! recreated: a fatal error there means another instance took over the transactional id.
+//! Transactional producers are not recreated: a fatal error there means another instance took
+//! over the transactional id.
 
 use super::context::{Context, Counters, Pending};
 use super::error::ProduceError;

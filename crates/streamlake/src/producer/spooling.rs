@@ -649,7 +649,8 @@ impl Drop for Replayed<'_> {
 /// when its record is held).
 struct Direct {
     shared: Arc<Shared>,
-    n: u64,
+    /// Its number in `order`; only with a spool (the watchdog and the hold need it).
+    n: Option<u64>,
     /// `switches` before the draining check.
     switches: u64,
     armed: bool,
@@ -668,7 +669,7 @@ impl Direct {
         }
         Some(Self {
             shared: Arc::clone(shared),
-            n: s.order.enter(),
+            n: s.spool.is_some().then(|| s.order.enter()),
             switches,
             armed: true,
         })
@@ -679,14 +680,16 @@ impl Direct {
     /// The record is held: it stays counted in `direct` until released. Returns its number.
     fn disarm(mut self) -> u64 {
         self.armed = false;
-        self.n
+        self.n.expect("numbered when there is a spool")
     }
 }
 
 impl Drop for Direct {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.leave(self.n);
+            if let Some(n) = self.n {
+                self.shared.leave(n);
+            }
             self.shared.direct.fetch_sub(1, Ordering::SeqCst);
         }
     }
