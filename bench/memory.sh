@@ -135,6 +135,17 @@ small allocations) so that a failed record can be handed back, and that part is 
 against the bound. So the peak grows with the number of records waiting, up to
 `producer.queue_max_messages`, and depends on whether the sender outruns the broker in that
 run and on how the allocator reuses memory freed on the delivery thread: it moves a lot from
-run to run.""")
+run to run.
+
+Idle, most of `serve`'s resident set is not data: about 9 MiB are pages of the binary's
+machine code (the kernel maps code in 64 KiB windows around each page used) and about 4.5 MiB
+are heap and thread stacks, mostly librdkafka's. Three things keep it small: the release build
+is one code unit with link-time optimisation over the whole program (`lto = "fat"`,
+`codegen-units = 1`: 15% less machine code, about 1.3 MiB less resident); jemalloc runs with
+two arenas (`narenas:2`, compiled in, overridable with `MALLOC_CONF`; its default of four per
+CPU kept about 1 MiB more of partly used pages, and two did not change throughput measurably);
+and `/readyz` asks the producer's own client for metadata instead of keeping a client of its
+own (about 0.8 MiB and three threads fewer). The gateway keeps two librdkafka clients: one
+for events and one for the dead-letter topic.""")
 PYEOF
 rm -rf "$MEM_DIR"

@@ -2,7 +2,7 @@
 
 use crate::config::{ClientKind, Config};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::error::RDKafkaErrorCode;
 use std::time::Duration;
 
@@ -161,37 +161,45 @@ impl Admin {
 
     /// Every topic (or just `topic`), sorted by name, internal ones included.
     pub fn describe(&self, topic: Option<&str>) -> Result<Vec<TopicInfo>, AdminError> {
-        let md = self
-            .client
-            .inner()
-            .fetch_metadata(topic, self.timeout)
-            .map_err(|e| AdminError::Kafka(e.to_string()))?;
-        let mut out = Vec::new();
-        for t in md.topics() {
-            if let Some(err) = t.error() {
-                let code = RDKafkaErrorCode::from(err);
-                if code == RDKafkaErrorCode::UnknownTopicOrPartition {
-                    return Err(AdminError::UnknownTopic(t.name().to_owned()));
-                }
-                return Err(AdminError::Kafka(format!("topic `{}`: {code}", t.name())));
-            }
-            let mut partitions: Vec<PartitionInfo> = t
-                .partitions()
-                .iter()
-                .map(|p| PartitionInfo {
-                    id: p.id(),
-                    leader: p.leader(),
-                    replicas: p.replicas().to_vec(),
-                    isr: p.isr().to_vec(),
-                })
-                .collect();
-            partitions.sort_by_key(|p| p.id);
-            out.push(TopicInfo {
-                name: t.name().to_owned(),
-                partitions,
-            });
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        describe_on(self.client.inner(), topic, self.timeout)
     }
+}
+
+/// Every topic (or just `topic`) as `client` sees the cluster, sorted by name, internal ones
+/// included: one metadata request, whichever kind of client asks it.
+pub(crate) fn describe_on<C: ClientContext>(
+    client: &Client<C>,
+    topic: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<TopicInfo>, AdminError> {
+    let md = client
+        .fetch_metadata(topic, timeout)
+        .map_err(|e| AdminError::Kafka(e.to_string()))?;
+    let mut out = Vec::new();
+    for t in md.topics() {
+        if let Some(err) = t.error() {
+            let code = RDKafkaErrorCode::from(err);
+            if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+                return Err(AdminError::UnknownTopic(t.name().to_owned()));
+            }
+            return Err(AdminError::Kafka(format!("topic `{}`: {code}", t.name())));
+        }
+        let mut partitions: Vec<PartitionInfo> = t
+            .partitions()
+            .iter()
+            .map(|p| PartitionInfo {
+                id: p.id(),
+                leader: p.leader(),
+                replicas: p.replicas().to_vec(),
+                isr: p.isr().to_vec(),
+            })
+            .collect();
+        partitions.sort_by_key(|p| p.id);
+        out.push(TopicInfo {
+            name: t.name().to_owned(),
+            partitions,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }

@@ -246,3 +246,37 @@ async fn a_broker_killed_three_times_mid_stream_loses_nothing_accepted() {
     assert_complete_and_ordered(&first, keys, per_key);
     drop(tansu);
 }
+
+/// `close` (and `flush`) return only after every sender's callback has run: a caller that
+/// counts outcomes in its callbacks reads complete counts once `close` is back. Each callback
+/// here takes longer than one of `flush`'s 100 ms waits, so a close that only waited for the
+/// producer's own counters would come back while the last one still ran.
+#[test]
+fn close_returns_after_every_callback_has_run() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let mut c = quick(&unreachable_bootstrap());
+    c.producer.delivery_timeout_ms = 500;
+    let p = streamlake::Producer::new(&c).unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    for i in 0..5 {
+        let seen = Arc::clone(&seen);
+        p.send_with_callback(Record::new("t", i.to_string()), move |outcome| {
+            assert!(
+                outcome.is_err(),
+                "no broker: the record cannot be delivered"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let report = p.close(Duration::from_secs(10));
+    assert_eq!(report.accepted, 5);
+    assert_eq!(report.failed, 5, "{report:?}");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        5,
+        "every callback ran before close returned"
+    );
+}

@@ -4,7 +4,6 @@ use super::auth::{ApiKeys, Denied};
 use super::config::GatewayConfig;
 use super::ingest::{Dataset, Invalid, Meta};
 use super::metrics::GatewayMetrics;
-use crate::admin::Admin;
 use crate::config::Config;
 use crate::producer::Producer;
 use crate::registry::{Registry, Role};
@@ -27,6 +26,9 @@ use tracing::Instrument;
 /// How many idempotency keys are remembered (per process).
 const IDEMPOTENCY_CAPACITY: usize = 100_000;
 
+/// How long `/readyz` waits for the cluster's metadata before answering 503.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Shared state of the gateway.
 pub struct Gateway {
     datasets: HashMap<String, Dataset>,
@@ -34,8 +36,6 @@ pub struct Gateway {
     dlq_producer: Producer,
     producer_service: String,
     max_body_bytes: usize,
-    /// One admin client for readiness probes, created once.
-    admin: Arc<Admin>,
     keys: ApiKeys,
     metrics: GatewayMetrics,
     openapi: String,
@@ -124,9 +124,6 @@ impl Gateway {
         let producer = Producer::with_metrics(kafka, producer_metrics)
             .map_err(|e| GatewayError(e.to_string()))?;
         let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
-        let admin = Arc::new(
-            Admin::new(kafka, Duration::from_secs(2)).map_err(|e| GatewayError(e.to_string()))?,
-        );
         let mut names: Vec<&str> = config.datasets.keys().map(String::as_str).collect();
         names.sort_unstable();
         Ok(Self {
@@ -135,7 +132,6 @@ impl Gateway {
             dlq_producer,
             producer_service: config.producer_service.clone(),
             max_body_bytes: config.max_body_bytes,
-            admin,
             openapi: openapi_document(&names, keys.enabled()),
             keys,
             metrics,
@@ -240,10 +236,14 @@ impl From<Denied> for ApiError {
 }
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    let admin = Arc::clone(&gw.admin);
-    let ok = tokio::task::spawn_blocking(move || admin.describe(None).is_ok())
-        .await
-        .unwrap_or(false);
+    // Asked over the producer's own connections: ready means the client that writes events
+    // can reach the cluster.
+    let probe = Arc::clone(&gw);
+    let ok = tokio::task::spawn_blocking(move || {
+        probe.producer.describe(None, READY_PROBE_TIMEOUT).is_ok()
+    })
+    .await
+    .unwrap_or(false);
     if ok {
         Json(json!({"status": "ready"})).into_response()
     } else {

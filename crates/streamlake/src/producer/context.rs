@@ -34,8 +34,14 @@ impl Counters {
     pub(crate) fn accept(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
+    /// Counts a delivered record; call it after its sender has the outcome. Release, so whoever
+    /// sees the count also sees what the sender's callback did.
+    pub(crate) fn deliver(&self) {
+        self.delivered.fetch_add(1, Ordering::Release);
+    }
+    /// Counts a failed record; call it after its sender has the error back.
     pub(crate) fn fail(&self) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.failed.fetch_add(1, Ordering::Release);
     }
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
@@ -54,11 +60,11 @@ impl Counters {
     }
     /// Records acknowledged by the cluster.
     pub fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
+        self.delivered.load(Ordering::Acquire)
     }
     /// Records that ended in an error (handed back to the caller).
     pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
+        self.failed.load(Ordering::Acquire)
     }
     /// Records accepted and not yet ended.
     pub fn in_flight(&self) -> u64 {
@@ -235,7 +241,6 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
         match result {
             Ok(msg) => {
-                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 self.metrics.ended();
                 let latency = pending.sent_at.elapsed();
                 let (record, done) = (*pending).into_parts();
@@ -249,6 +254,9 @@ impl ProducerContext for Context {
                     offset: msg.offset(),
                     timestamp: msg.timestamp().to_millis(),
                 }));
+                // Counted only once the sender has its outcome: a flush that sees nothing in
+                // flight returns after every sender's callback has run.
+                self.counters.deliver();
             }
             Err((error, _)) => {
                 let mut error = ProduceError::from(error);
@@ -268,7 +276,6 @@ impl ProducerContext for Context {
                     self.outstanding.fetch_sub(1, Ordering::SeqCst);
                     return;
                 }
-                self.counters.fail();
                 self.metrics.ended();
                 if self.count_failures.load(Ordering::Relaxed) {
                     self.metrics.outcome(RecordOutcome::Failed(error.kind()));
@@ -280,6 +287,7 @@ impl ProducerContext for Context {
                     }
                 }
                 (*pending).fail(error);
+                self.counters.fail();
             }
         }
         self.outstanding.fetch_sub(1, Ordering::SeqCst);

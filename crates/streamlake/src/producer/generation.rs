@@ -231,7 +231,7 @@ impl Core {
         self.recovery.closing.store(closing, Ordering::SeqCst);
     }
 
-    /// Counts a parked record that ends in an error here.
+    /// Counts a parked record that ends in an error here, after its sender has the error.
     fn record_failure(&self, kind: &'static str) {
         self.counters.fail();
         self.metrics.ended();
@@ -268,7 +268,6 @@ impl Core {
             Ok(_) | Err(_) => {
                 let closing = self.recovery.closing.load(Ordering::SeqCst);
                 for p in parked {
-                    self.record_failure(if closing { "purged" } else { "fatal" });
                     (*p).fail(if closing {
                         ProduceError::Purged
                     } else {
@@ -276,6 +275,7 @@ impl Core {
                             detail: "the producer could not be recreated".into(),
                         }
                     });
+                    self.record_failure(if closing { "purged" } else { "fatal" });
                 }
                 self.recovery.active.store(false, Ordering::SeqCst);
                 return;
@@ -286,10 +286,10 @@ impl Core {
         let carried = parked.len();
         for mut p in parked {
             if p.resends >= MAX_RESENDS {
-                self.record_failure("fatal");
                 (*p).fail(ProduceError::Fatal {
                     detail: format!("still failing after {MAX_RESENDS} recreated producers"),
                 });
+                self.record_failure("fatal");
                 continue;
             }
             p.resends += 1;
@@ -308,8 +308,9 @@ impl Core {
                     }
                     Err((e, back)) => {
                         let error = ProduceError::from(&e);
-                        self.record_failure(error.kind());
+                        let kind = error.kind();
                         (*back).fail(error);
+                        self.record_failure(kind);
                         break;
                     }
                 }

@@ -303,6 +303,16 @@ impl Producer {
         self.core.current().purge();
     }
 
+    /// The cluster's topics (or just `topic`) as this producer's own client sees them: one
+    /// metadata request over its connections, so a readiness probe needs no client of its own.
+    pub fn describe(
+        &self,
+        topic: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Vec<crate::admin::TopicInfo>, crate::admin::AdminError> {
+        crate::admin::describe_on(self.core.current().client.client(), topic, timeout)
+    }
+
     /// Running totals of this producer.
     pub fn counters(&self) -> &Counters {
         &self.core.counters
