@@ -23,6 +23,11 @@ pub struct DemoOptions {
     pub rate: Option<u64>,
     /// Distinct keys.
     pub keys: u64,
+    /// At most this many events sent and not yet read back: the producer waits for the
+    /// consumer beyond it. For clusters that keep a bounded log, such as the embedded one
+    /// (librdkafka's mock cluster keeps about 5 MB per partition), so that no event is dropped
+    /// before it is read. `None` lets the producer run as far ahead as it can.
+    pub max_lead: Option<u64>,
 }
 
 /// A progress report, once a second.
@@ -102,6 +107,8 @@ impl DemoError {
 #[derive(Default)]
 struct Shared {
     sent: AtomicU64,
+    /// Distinct events read back so far.
+    consumed: AtomicU64,
     failed: AtomicU64,
     interval: Mutex<LatencyHistogram>,
     total: Mutex<LatencyHistogram>,
@@ -150,11 +157,19 @@ pub async fn run(
     };
     let checker = Arc::new(Mutex::new(Checker::default()));
     let consume = {
-        let (consumer, checker) = (Arc::clone(&consumer), Arc::clone(&checker));
+        let (consumer, checker, shared) = (
+            Arc::clone(&consumer),
+            Arc::clone(&checker),
+            Arc::clone(&shared),
+        );
         tokio::spawn(async move {
             loop {
                 match consumer.recv().await {
-                    Ok(Received::Record(r)) => checker.lock().expect("lock").see(&r),
+                    Ok(Received::Record(r)) => {
+                        let mut c = checker.lock().expect("lock");
+                        c.see(&r);
+                        shared.consumed.store(c.distinct, Ordering::Relaxed);
+                    }
                     Ok(Received::End) => {}
                     Err(e) => tracing::warn!(error = %e, "demo consumer"),
                 }
@@ -207,6 +222,9 @@ pub async fn run(
     }
     shared.stop.store(true, Ordering::Relaxed);
     consume.abort();
+    // Wait until the aborted task is gone, with its handle on the consumer, so the consumer is
+    // closed below and leaves the cluster before the caller stops it.
+    let _ = consume.await;
     let produce_time = produce
         .await
         .ok()
@@ -229,6 +247,9 @@ pub async fn run(
     if let Ok(consumer) = Arc::try_unwrap(consumer) {
         let _ = consumer.close();
     }
+    if let Ok(producer) = Arc::try_unwrap(producer) {
+        producer.close(Duration::from_secs(5));
+    }
     Ok(report)
 }
 
@@ -237,6 +258,14 @@ fn produce_loop(producer: &Producer, shared: &Arc<Shared>, options: &DemoOptions
     let start = Instant::now();
     let mut seq = 0u64;
     while start.elapsed() < options.duration && !shared.stop.load(Ordering::Relaxed) {
+        if options
+            .max_lead
+            .is_some_and(|lead| seq.saturating_sub(shared.consumed.load(Ordering::Relaxed)) > lead)
+        {
+            // Wait for the consumer (the loop's condition is checked again first).
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         if let Some(rate) = options.rate {
             let due = start + Duration::from_secs_f64(seq as f64 / rate as f64);
             let now = Instant::now();

@@ -430,3 +430,30 @@ async fn outages_past_the_delivery_timeout_spool_records_without_reordering_a_ke
         assert_eq!(seqs.len(), total / keys, "key {k}: every record");
     }
 }
+
+/// The demo with a bounded lead: the producer never gets more than `max_lead` events ahead of
+/// the consumer, and every event comes back once, in order per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_keeps_its_producer_within_the_lead_and_reads_every_event_back() {
+    use streamlake::demo::{run, DemoOptions};
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    cluster.create_topic("demo-lead", 2, 1).unwrap();
+    let config = Config::with_bootstrap(cluster.bootstrap_servers());
+    let lead = 300;
+    let options = DemoOptions {
+        topic: "demo-lead".into(),
+        duration: Duration::from_secs(2),
+        rate: None,
+        keys: 50,
+        max_lead: Some(lead),
+    };
+    let mut ticks = Vec::new();
+    let report = run(&config, &options, |t| ticks.push(*t)).await.unwrap();
+    assert!(report.verified(), "{report:?}");
+    assert!(report.sent > lead, "the run went past the lead: {report:?}");
+    assert!(!ticks.is_empty());
+    for t in &ticks {
+        // `sent` is read before `consumed`, and a send waits while the lead is reached.
+        assert!(t.sent <= t.consumed + lead + 1, "{t:?}");
+    }
+}
