@@ -76,6 +76,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             (format!("{}.steady", a.topic), None, a.duration / 2),
         ],
     };
+    // The embedded cluster keeps about 5 MB per partition and drops older batches; a lead
+    // of 10,000 events per partition (about 3.5 MB uncompressed) stays inside it.
+    let max_lead = _cluster
+        .as_ref()
+        .map(|_| 10_000 * u64::from(a.partitions.max(1).unsigned_abs()));
     let mut verified = true;
     let mut max_rate = 0.0;
     for (i, (topic, rate, duration)) in phases.into_iter().enumerate() {
@@ -101,11 +106,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        // The embedded cluster keeps about 5 MB per partition and drops older batches; a lead
-        // of 10,000 events per partition (about 3.5 MB uncompressed) stays inside it.
-        let max_lead = _cluster
-            .as_ref()
-            .map(|_| 10_000 * u64::from(a.partitions.max(1).unsigned_abs()));
         match (rate, max_lead) {
             (None, None) => say!(
                 "phase 1: as fast as the cluster takes events, for {}",

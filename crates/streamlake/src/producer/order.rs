@@ -8,19 +8,19 @@
 //! lock, so whoever takes them (the spool) sees them in acceptance order.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Records in the client by acceptance number, and failed ones held back.
 #[derive(Debug)]
 pub(crate) struct Order<T> {
-    next: AtomicU64,
     state: Mutex<State<T>>,
 }
 
 #[derive(Debug)]
 struct State<T> {
+    /// The next record's number.
+    next: u64,
     /// Number → when it entered the client.
     in_client: BTreeMap<u64, Instant>,
     /// Number → a failed record waiting for older ones to leave the client.
@@ -30,8 +30,8 @@ struct State<T> {
 impl<T> Default for Order<T> {
     fn default() -> Self {
         Self {
-            next: AtomicU64::new(0),
             state: Mutex::new(State {
+                next: 0,
                 in_client: BTreeMap::new(),
                 held: BTreeMap::new(),
             }),
@@ -43,8 +43,8 @@ impl<T> Order<T> {
     /// Numbers a record entering the client now.
     pub fn enter(&self) -> u64 {
         let mut state = self.state.lock().expect("lock");
-        // Numbered under the lock, so numbers enter the map in order.
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = state.next;
+        state.next += 1;
         state.in_client.insert(n, Instant::now());
         n
     }

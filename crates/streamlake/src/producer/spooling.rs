@@ -674,9 +674,7 @@ impl Direct {
             armed: true,
         })
     }
-}
 
-impl Direct {
     /// The record is held: it stays counted in `direct` until released. Returns its number.
     fn disarm(mut self) -> u64 {
         self.armed = false;
