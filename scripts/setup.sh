@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what StreamLake needs, reusing whatever is already there.
 #   scripts/setup.sh          system libraries to build (cmake, OpenSSL, zstd, zlib, curl headers, pkg-config)
-#   scripts/setup.sh --test   also what the tests use: the tansu broker, Python confluent-kafka
-#                             and promtool
+#   scripts/setup.sh --test   also what the tests use: the tansu and crabka brokers, the
+#                             rivven-schema registry, Python confluent-kafka and promtool
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libcurl4-openssl-dev: librdkafka 2.12 includes curl.h even when built without curl.
 APT_PACKAGES=(cmake pkg-config libssl-dev libzstd-dev zlib1g-dev libcurl4-openssl-dev)
-# Only for the tests: prometheus for its promtool, which checks deploy/prometheus.
-APT_TEST_PACKAGES=(prometheus)
+# Only for the tests: prometheus for its promtool, which checks deploy/prometheus; curl fetches
+# the crabka-broker crate.
+APT_TEST_PACKAGES=(prometheus curl)
 TANSU_VERSION=0.6.0
 
 sudo=""
@@ -57,6 +58,24 @@ RIVVEN_VERSION=0.0.22
 if ! cargo install --list | grep -q "^rivven-schema v${RIVVEN_VERSION}:"; then
   echo "setup: building rivven-schema ${RIVVEN_VERSION} (first time only)" >&2
   cargo install rivven-schema --version "${RIVVEN_VERSION}" --locked
+fi
+
+# crabka-broker: a second independently written Kafka-compatible broker, for the transaction
+# tests (tansu 0.6.0 has no EndTxn). Every release of it on crates.io is yanked (the project was
+# renamed, and no crate replaces it), so `cargo install` refuses it by name; a yanked crate still
+# builds from a lockfile, so it is built from its published .crate, checked against the
+# checksum crates.io lists for it, with the lockfile it was published with.
+CRABKA_VERSION=0.3.0
+CRABKA_SHA256=554e4628d62fa805fc5f410c901c749b5ac253fabdaf474b94cee974c5342602
+if ! cargo install --list | grep -q "^crabka-broker v${CRABKA_VERSION} "; then
+  echo "setup: building crabka-broker ${CRABKA_VERSION} (first time only)" >&2
+  src=$(mktemp -d)
+  curl -fsSL -o "$src/crabka-broker.crate" \
+    "https://static.crates.io/crates/crabka-broker/crabka-broker-${CRABKA_VERSION}.crate"
+  echo "${CRABKA_SHA256}  $src/crabka-broker.crate" | sha256sum --check --quiet
+  tar -xzf "$src/crabka-broker.crate" -C "$src"
+  cargo install --locked --path "$src/crabka-broker-${CRABKA_VERSION}"
+  rm -rf "$src"
 fi
 
 # Python confluent-kafka with its Schema Registry serializers, an independent client for

@@ -1,5 +1,5 @@
 //! The `streamlake` binary, run as users run it, against a real tansu broker, the embedded
-//! cluster, and Python's confluent-kafka.
+//! cluster, a crabka broker for transactions, and Python's confluent-kafka.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use streamlake_test_support::{
     broker, cli_command, create_topic, http_post, new_topic, python, repo_root, run_with, signal,
-    terminate, text, unique_topic, unreachable_bootstrap,
+    terminate, text, transactional_broker, unique_topic, unreachable_bootstrap,
 };
 
 /// Every record of `topic`, as `consume --print json` prints them.
@@ -451,20 +451,10 @@ fn streamlake_reads_what_python_confluent_kafka_writes() {
     let input: String = (0..15)
         .map(|i| serde_json::json!({"key": format!("user-{}", i % 3), "value": format!("{{\"n\":{i}}}"), "headers": [["origin", "python"], ["n", i.to_string()]]}).to_string() + "\n")
         .collect();
-    let mut child = Command::new(python())
-        .args([interop_script().as_str(), "produce", b, &t])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let py = child.wait_with_output().unwrap();
+    let py = run_with(
+        Command::new(python()).args([interop_script().as_str(), "produce", b, &t]),
+        &input,
+    );
     assert!(
         py.status.success(),
         "{} {}",
@@ -488,6 +478,110 @@ fn streamlake_reads_what_python_confluent_kafka_writes() {
         .collect();
     seen.sort();
     assert_eq!(seen, (0..15).collect::<Vec<_>>());
+}
+
+/// A topic on the transactional broker (crabka), which keeps aborted transactions.
+fn transactional_topic(prefix: &str, partitions: i32) -> (String, &'static str) {
+    let b = &transactional_broker().bootstrap;
+    let t = unique_topic(prefix);
+    create_topic(b, &t, partitions);
+    (t, b)
+}
+
+#[test]
+fn python_confluent_kafka_reads_what_streamlake_writes_in_transactions_once() {
+    let (t, b) = transactional_topic("txn-out", 2);
+    let input: String = (0..30)
+        .map(|i| format!("k{}\tvalue-{i}\n", i % 3))
+        .collect();
+    let id = unique_topic("cli-txn");
+    let out = run(
+        &[
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--key-separator",
+            "\\t",
+            "--transactional-id",
+            &id,
+            "--transaction-records",
+            "7",
+        ],
+        &input,
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("5 transaction(s)"), "{stderr}");
+    assert!(stderr.contains(": 30 delivered, 0 failed"), "{stderr}");
+    // confluent-kafka reads read_committed: 30 records, and no more in the 3 s after them.
+    let py = Command::new(python())
+        .args([interop_script().as_str(), "consume", b, &t, "30", "3"])
+        .output()
+        .unwrap();
+    let mut got: Vec<(String, String)> = text(&py.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(py.status.success(), "{}", text(&py.stderr));
+    got.sort_by_key(|(_, v)| v[6..].parse::<u32>().unwrap());
+    let want: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("k{}", i % 3), format!("value-{i}")))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn consume_hides_the_transactions_python_confluent_kafka_aborted() {
+    let (t, b) = transactional_topic("txn-in", 1);
+    let line = |v: &str| serde_json::json!({"key": "k", "value": v}).to_string() + "\n";
+    let mut input = String::new();
+    for (txn, end) in [(0, "commit"), (1, "abort"), (2, "commit"), (3, "abort")] {
+        for i in 0..5 {
+            input += &line(&format!("{end}-{txn}-{i}"));
+        }
+        input += &(serde_json::json!({ "end": end }).to_string() + "\n");
+    }
+    let id = unique_topic("py-txn");
+    let py = run_with(
+        Command::new(python()).args([
+            interop_script().as_str(),
+            "produce-transactions",
+            b,
+            &t,
+            &id,
+        ]),
+        &input,
+    );
+    assert!(py.status.success(), "{}", text(&py.stderr));
+    assert_eq!(text(&py.stdout).trim(), r#"{"committed": 2, "aborted": 2}"#);
+
+    // Ten records, the committed ones (crabka never reports the end of a partition to
+    // librdkafka, so `--exit-at-end` would wait): an aborted record shown would be among them.
+    let out = run(
+        &["consume", "-b", b, "-t", &t, "--print", "json", "-n", "10"],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let values: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["value"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let want: Vec<String> = [0, 2]
+        .iter()
+        .flat_map(|txn| (0..5).map(move |i| format!("commit-{txn}-{i}")))
+        .collect();
+    assert_eq!(values, want);
 }
 
 #[test]

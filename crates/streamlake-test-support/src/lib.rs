@@ -10,9 +10,13 @@
 //!   that stop and restart it.
 //! - [`registry`] starts one rivven-schema registry per test binary; [`start_registry`] one of a
 //!   test's own.
+//! - [`transactional_broker`] starts one crabka broker per test binary, a second independently
+//!   written Kafka-compatible broker, for what tansu 0.6.0 lacks: transactions (`EndTxn`,
+//!   aborted records hidden from `read_committed` readers, offsets committed in a transaction).
 //!
-//! tansu and rivven-schema are installed by `scripts/setup.sh --test` (`STREAMLAKE_TANSU` and
-//! `STREAMLAKE_RIVVEN_SCHEMA` may point at other binaries).
+//! tansu, rivven-schema and crabka-broker are installed by `scripts/setup.sh --test`
+//! (`STREAMLAKE_TANSU`, `STREAMLAKE_RIVVEN_SCHEMA` and `STREAMLAKE_CRABKA` may point at other
+//! binaries).
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -96,6 +100,142 @@ pub fn start_persistent_broker(port: u16, dir: &std::path::Path) -> Service {
     // tansu reads the part after `sqlite:///` as the path, so an absolute path keeps its slash.
     let storage = format!("sqlite:///{}", dir.join("tansu.db").display());
     start_tansu(port, &storage, &[])
+}
+
+/// The transactional broker for this test binary (crabka-broker, one node, data in a temporary
+/// folder), started on first use and killed when the test process exits.
+pub fn transactional_broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(start_crabka)
+}
+
+fn start_crabka() -> Broker {
+    // crabka-broker puts its controller on port 9093 of the address it listens on, so every
+    // broker gets a loopback address of its own, made from the process id.
+    let pid = std::process::id();
+    let ip = std::net::Ipv4Addr::new(
+        127,
+        100 + ((pid >> 16) & 0x3f) as u8,
+        (pid >> 8) as u8,
+        pid as u8,
+    );
+    let port = TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let dir = crabka_data_dir(pid);
+    // A node's folder must name its directory id before the first start (what `crabka format`
+    // writes); the rest of the cluster's state is created on that start.
+    std::fs::write(
+        dir.join("meta.properties.json"),
+        format!(
+            r#"{{"version":1,"node_id":1,"directory_id":"{:08x}-0000-4000-8000-{:012x}"}}"#,
+            pid,
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 & 0xffff_ffff_ffff)
+                .unwrap_or(1)
+        ),
+    )
+    .expect("write meta.properties.json");
+    let addr = format!("{ip}:{port}");
+    let args = [
+        "--listen-addr",
+        &addr,
+        "--log-dir",
+        &dir.display().to_string(),
+        "--metrics-listen-addr",
+        "none",
+        "--partition-disk-scan-interval-secs",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    spawn_owned(
+        cargo_bin("crabka-broker", "STREAMLAKE_CRABKA"),
+        args,
+        "run scripts/setup.sh --test to install crabka-broker",
+    );
+    wait_for_port(&addr, "crabka-broker");
+    use_classic_transactions(&addr);
+    Broker { bootstrap: addr }
+}
+
+/// Finalizes `transaction.version` at 0 (classic transactions, as on a Kafka 3 cluster).
+///
+/// crabka-broker 0.3.0 starts a new cluster at transaction version 2 (KIP-890) and then bumps a
+/// transactional producer's epoch at every commit and abort, whatever the `EndTxn` version the
+/// client sent. Kafka does that only for clients that send `EndTxn` v5 or later and so learn
+/// the new epoch; librdkafka sends v1 and keeps its epoch, so its second transaction would be
+/// fenced. No client library exposes `UpdateFeatures`, so this sends the request (API key 57,
+/// version 0) itself and checks the answer.
+fn use_classic_transactions(addr: &str) {
+    use std::io::{Read, Write};
+    fn uvarint(out: &mut Vec<u8>, n: usize) {
+        assert!(n < 0x80, "short lengths only");
+        out.push(n as u8);
+    }
+    let feature = b"transaction.version";
+    let mut req = Vec::new();
+    req.extend_from_slice(&57i16.to_be_bytes()); // UpdateFeatures
+    req.extend_from_slice(&0i16.to_be_bytes()); // version 0 (flexible)
+    req.extend_from_slice(&1i32.to_be_bytes()); // correlation id
+    req.extend_from_slice(&10i16.to_be_bytes());
+    req.extend_from_slice(b"streamlake");
+    uvarint(&mut req, 0); // header tagged fields
+    req.extend_from_slice(&10_000i32.to_be_bytes()); // timeout_ms
+    uvarint(&mut req, 2); // one feature update
+    uvarint(&mut req, feature.len() + 1);
+    req.extend_from_slice(feature);
+    req.extend_from_slice(&0i16.to_be_bytes()); // max_version_level 0: remove the feature
+    req.push(1); // allow_downgrade
+    uvarint(&mut req, 0);
+    uvarint(&mut req, 0);
+    let mut stream = TcpStream::connect(addr).expect("connect to crabka-broker");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("read timeout");
+    stream
+        .write_all(&(req.len() as i32).to_be_bytes())
+        .and_then(|()| stream.write_all(&req))
+        .expect("send UpdateFeatures");
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("UpdateFeatures answer");
+    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut resp).expect("UpdateFeatures answer");
+    // correlation id (4), header tagged fields (1), throttle (4), then the error code.
+    let error = i16::from_be_bytes([resp[9], resp[10]]);
+    // After the error message (null: 1 byte) and the array length (1): the feature name, then
+    // the feature's own error code.
+    let at = 13 + feature.len() + 1;
+    let feature_error = i16::from_be_bytes([resp[at], resp[at + 1]]);
+    assert!(
+        error == 0 && feature_error == 0,
+        "crabka-broker refused transaction.version=0 (errors {error}, {feature_error})"
+    );
+}
+
+/// A new data folder for the crabka broker of process `pid`, after removing the folders of test
+/// processes that have exited (a broker dies with its test process and cannot clean up).
+fn crabka_data_dir(pid: u32) -> PathBuf {
+    let root = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let owner = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("streamlake-crabka-"))
+                .and_then(|p| p.parse::<u32>().ok());
+            if owner.is_some_and(|p| !PathBuf::from(format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = root.join(format!("streamlake-crabka-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("crabka data folder");
+    dir
 }
 
 /// A process started by [`spawn_owned`]; [`Service::kill`] stops it early.
