@@ -519,6 +519,13 @@ async fn metrics_count_events_by_outcome_and_time_requests() {
         "streamlake_gateway_requests_total{dataset=\"unknown\",status=\"404\"} 1",
         "streamlake_gateway_request_duration_seconds_count{dataset=\"orders\"} 1",
         "streamlake_gateway_requests_in_flight 0",
+        // One producer writes both; each event has exactly one producer outcome.
+        "streamlake_producer_outcomes_total{outcome=\"delivered\",reason=\"none\"} 2",
+        "streamlake_producer_outcomes_total{outcome=\"dead_lettered\",reason=\"none\"} 1",
+        &format!(
+            "streamlake_producer_records_total{{topic=\"{}\"}} 1",
+            rig.dlq
+        ),
         &format!(
             "streamlake_gateway_event_bytes_total{{dataset=\"orders\"}} {}",
             r#"{"order_id":"M-1","amount":1}"#.len() * 2

@@ -79,12 +79,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let gateway = Arc::try_unwrap(gateway)
         .map_err(|_| anyhow::anyhow!("gateway still in use at shutdown"))?;
-    let (raw, dlq) = gateway.close(delivery_timeout + Duration::from_secs(5));
+    let (report, dead_lettered) = gateway.close(delivery_timeout + Duration::from_secs(5));
     say!(
         "stopped: {} record(s) delivered, {} dead-lettered, {} failed",
-        raw.delivered,
-        dlq.delivered,
-        raw.failed + dlq.failed
+        report.delivered - dead_lettered,
+        dead_lettered,
+        report.failed
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,9 @@
 //! - An invalid event (not an object, too large, a required or key field missing, a schema
 //!   violation) is written to the dataset's dead-letter topic with its original bytes, its
 //!   metadata headers and `dlq_reason`, `dlq_step`, `dlq_at`; the response says so, with the
-//!   DLQ coordinates. The DLQ is never a fallback for Kafka being down.
+//!   DLQ coordinates. The DLQ is never a fallback for Kafka being down. One producer writes
+//!   both, so its `streamlake_producer_outcomes_total` counts each event once: `delivered`,
+//!   `dead_lettered` or `failed`.
 //! - If Kafka cannot take an event, the response is 503 with `Retry-After`, listing which
 //!   events of the request were written and which were not.
 //! - Every record carries the headers `dataset`, `schema_version`, `ingestion_id` (UUIDv7, or

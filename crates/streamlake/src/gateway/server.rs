@@ -32,8 +32,8 @@ const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Shared state of the gateway.
 pub struct Gateway {
     datasets: HashMap<String, Dataset>,
+    /// Writes valid events to their topics and invalid ones to their dead-letter topics.
     producer: Producer,
-    dlq_producer: Producer,
     producer_service: String,
     max_body_bytes: usize,
     keys: ApiKeys,
@@ -57,8 +57,8 @@ pub struct GatewayError(pub String);
 
 impl Gateway {
     /// Builds the gateway: schemas are loaded and checked (registry formats are registered, or
-    /// their latest version fetched, now), API keys resolved, and two producers (raw and DLQ)
-    /// created with the production defaults.
+    /// their latest version fetched, now), API keys resolved, and one producer created with the
+    /// production defaults, for both the events and the dead-letter topics.
     pub async fn new(config: &GatewayConfig, kafka: &Config) -> Result<Self, GatewayError> {
         let needs_registry = config
             .datasets
@@ -123,13 +123,11 @@ impl Gateway {
         producer_metrics.register(&mut metrics.registry);
         let producer = Producer::with_metrics(kafka, producer_metrics)
             .map_err(|e| GatewayError(e.to_string()))?;
-        let dlq_producer = Producer::new(kafka).map_err(|e| GatewayError(e.to_string()))?;
         let mut names: Vec<&str> = config.datasets.keys().map(String::as_str).collect();
         names.sort_unstable();
         Ok(Self {
             datasets,
             producer,
-            dlq_producer,
             producer_service: config.producer_service.clone(),
             max_body_bytes: config.max_body_bytes,
             openapi: openapi_document(&names, keys.enabled()),
@@ -139,15 +137,13 @@ impl Gateway {
         })
     }
 
-    /// Flushes both producers; every record still undelivered is reported in the counts.
-    pub fn close(
-        self,
-        timeout: Duration,
-    ) -> (crate::producer::CloseReport, crate::producer::CloseReport) {
-        (
-            self.producer.close(timeout),
-            self.dlq_producer.close(timeout),
-        )
+    /// Flushes the producer; every record still undelivered is reported in the counts. Also
+    /// returns how many of the delivered records were invalid events written to dead-letter
+    /// topics.
+    pub fn close(self, timeout: Duration) -> (crate::producer::CloseReport, u64) {
+        let report = self.producer.shutdown(timeout);
+        let metrics = self.producer.metrics();
+        (report, metrics.outcome_count("dead_lettered", "none"))
     }
 }
 
@@ -475,17 +471,19 @@ async fn ingest_inner(
         let checked = ds
             .validate(&parsed, raw.as_bytes())
             .and_then(|key| Ok((key, ds.encode(&parsed, raw.as_bytes())?)));
-        match checked {
-            Ok((key, value)) => sends.push((
-                ingestion_id,
-                None,
-                gw.producer.send(ds.raw_record(value, key, &hdrs)),
-            )),
-            Err(invalid) => {
-                let record = ds.dlq_record(raw.as_bytes(), &invalid, &hdrs, &now);
-                sends.push((ingestion_id, Some(invalid), gw.dlq_producer.send(record)));
-            }
-        }
+        let (record, invalid) = match checked {
+            Ok((key, value)) => (ds.raw_record(value, key, &hdrs), None),
+            Err(invalid) => (
+                ds.dlq_record(raw.as_bytes(), &invalid, &hdrs, &now),
+                Some(invalid),
+            ),
+        };
+        let dead_letter = invalid.is_some();
+        sends.push((
+            ingestion_id,
+            invalid,
+            gw.producer.send_event(record, dead_letter),
+        ));
     }
     let (ids, invalids, futures): (Vec<_>, Vec<_>, Vec<_>) =
         sends
@@ -508,21 +506,12 @@ async fn ingest_inner(
             }
             (Some(Invalid { step, errors }), Ok(d)) => {
                 dead_lettered += 1;
-                gw.producer
-                    .metrics()
-                    .outcome(crate::metrics::RecordOutcome::DeadLettered);
                 tracing::warn!(dataset, step, errors = ?errors, dlq_topic = %d.topic, offset = d.offset, ingestion_id = %id, "invalid event dead-lettered");
                 json!({"ingestion_id": id, "status": "invalid", "step": step, "errors": errors,
                        "dlq": {"topic": d.topic, "partition": d.partition, "offset": d.offset}})
             }
-            (invalid, Err(e)) => {
+            (_, Err(e)) => {
                 failed += 1;
-                if invalid.is_some() {
-                    // The main producer counts its own failures; this one was the DLQ's.
-                    gw.producer
-                        .metrics()
-                        .outcome(crate::metrics::RecordOutcome::Failed(e.error.kind()));
-                }
                 tracing::error!(dataset, ingestion_id = %id, error = %e.error, "event not written to Kafka");
                 json!({"ingestion_id": id, "status": "failed", "error": "not written to Kafka; retry later", "retriable": e.error.is_retriable()})
             }

@@ -216,12 +216,17 @@ impl ProducerMetrics {
         self.in_flight.dec();
     }
 
-    /// A record was acknowledged after `latency`.
-    pub(crate) fn delivered(&self, topic: &str, bytes: u64, latency: Duration) {
+    /// A record was acknowledged after `latency`; its outcome is `dead_lettered` when it was an
+    /// invalid event written to a dead-letter topic, `delivered` otherwise.
+    pub(crate) fn delivered(&self, topic: &str, bytes: u64, latency: Duration, dead_letter: bool) {
         self.topics.count(topic, bytes);
         self.bytes_total.inc_by(bytes);
         self.latency.observe(latency.as_secs_f64());
-        self.delivered_outcome.inc();
+        if dead_letter {
+            self.outcome(RecordOutcome::DeadLettered);
+        } else {
+            self.delivered_outcome.inc();
+        }
     }
 
     /// Counts how a record ended.
@@ -275,24 +280,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delivered_records_are_counted_per_topic_with_bytes_latency_and_outcome() {
+    fn delivered_and_dead_lettered_records_are_counted_per_topic_with_bytes_latency_and_outcome() {
         let m = ProducerMetrics::default();
         let mut reg = Metrics::new();
         m.register(&mut reg);
         m.accepted();
         m.accepted();
-        m.delivered("orders", 120, Duration::from_millis(3));
+        m.delivered("orders", 120, Duration::from_millis(3), false);
         m.ended();
         m.outcome(RecordOutcome::Failed("timeout"));
         m.ended();
-        m.delivered("orders", 80, Duration::from_millis(1));
+        m.delivered("orders", 80, Duration::from_millis(1), false);
+        m.delivered("orders-dlq", 50, Duration::from_millis(2), true);
         let text = reg.encode();
         for line in [
             "streamlake_producer_records_total{topic=\"orders\"} 2",
             "streamlake_producer_bytes_total{topic=\"orders\"} 200",
             "streamlake_producer_outcomes_total{outcome=\"delivered\",reason=\"none\"} 2",
             "streamlake_producer_outcomes_total{outcome=\"failed\",reason=\"timeout\"} 1",
-            "streamlake_producer_delivery_latency_seconds_count 2",
+            "streamlake_producer_outcomes_total{outcome=\"dead_lettered\",reason=\"none\"} 1",
+            "streamlake_producer_records_total{topic=\"orders-dlq\"} 1",
+            "streamlake_producer_delivery_latency_seconds_count 3",
             "streamlake_producer_in_flight 0",
             "streamlake_circuit_open 0",
         ] {

@@ -102,6 +102,9 @@ pub(crate) struct Pending {
     pub(crate) seq: u64,
     /// Times the record was re-sent by a recreated client.
     pub(crate) resends: u32,
+    /// An invalid event written to a dead-letter topic: on delivery its outcome is
+    /// `dead_lettered`, not `delivered`.
+    pub(crate) dead_letter: bool,
     /// When the record was first accepted (delivery latency runs from here).
     pub(crate) sent_at: std::time::Instant,
 }
@@ -113,6 +116,7 @@ impl Pending {
             done: Some(done),
             seq,
             resends: 0,
+            dead_letter: false,
             sent_at: std::time::Instant::now(),
         })
     }
@@ -243,9 +247,10 @@ impl ProducerContext for Context {
             Ok(msg) => {
                 self.metrics.ended();
                 let latency = pending.sent_at.elapsed();
+                let dead_letter = pending.dead_letter;
                 let (record, done) = (*pending).into_parts();
                 self.metrics
-                    .delivered(&record.topic, record.size() as u64, latency);
+                    .delivered(&record.topic, record.size() as u64, latency, dead_letter);
                 tracing::trace!(topic = %record.topic, partition = msg.partition(),
                     offset = msg.offset(), ingestion_id = record.ingestion_id(), "record delivered");
                 done.complete(Ok(Delivery {

@@ -123,12 +123,32 @@ impl Producer {
         record: Record,
         in_client: impl FnOnce(),
     ) -> Result<Delivery, SendError> {
+        self.send_marked(record, false, in_client).await
+    }
+
+    /// [`Producer::send`]; with `dead_letter` (an invalid event going to a dead-letter topic)
+    /// its outcome is counted as `dead_lettered` instead of `delivered`.
+    pub(crate) async fn send_event(
+        &self,
+        record: Record,
+        dead_letter: bool,
+    ) -> Result<Delivery, SendError> {
+        self.send_marked(record, dead_letter, || {}).await
+    }
+
+    async fn send_marked(
+        &self,
+        record: Record,
+        dead_letter: bool,
+        in_client: impl FnOnce(),
+    ) -> Result<Delivery, SendError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let pending = Pending::new(
+        let mut pending = Pending::new(
             record,
             Completion::Future(tx),
             self.core.counters.next_seq(),
         );
+        pending.dead_letter = dead_letter;
         let started = Instant::now();
         let mut attempt = Some(pending);
         while let Some(pending) = attempt.take() {
