@@ -538,6 +538,83 @@ fn python_confluent_kafka_reads_what_streamlake_writes_in_transactions_once() {
     assert_eq!(got, want);
 }
 
+/// Values of the first `n` records of `topic` on the transactional broker, read by `consume` at
+/// `isolation`; fails after 60 s (a transaction left open would hold a read_committed reader).
+fn transactional_values(b: &str, topic: &str, isolation: &str, n: usize) -> Vec<String> {
+    let out = run_with(
+        cli_command("timeout")
+            .args([
+                "60",
+                env!("CARGO_BIN_EXE_streamlake"),
+                "consume",
+                "-b",
+                b,
+                "-t",
+                topic,
+            ])
+            .args(["--print", "json", "-n", &n.to_string()])
+            .env("STREAMLAKE_CONSUMER__ISOLATION_LEVEL", isolation),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["value"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_transactional_produce_killed_mid_transaction_leaves_only_whole_transactions() {
+    let (t, b) = transactional_topic("txn-kill", 1);
+    let id = unique_topic("cli-txn-kill");
+    let produce = |stdin: Stdio| {
+        streamlake()
+            .args(["produce", "-b", b, "-t", &t, "--transactional-id", &id])
+            .args(["--transaction-records", "10"])
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // 25 lines: two transactions commit, the third is open with 5 records sent when the process
+    // is killed.
+    let mut first = produce(Stdio::piped());
+    let mut stdin = first.stdin.take().unwrap();
+    for i in 0..25 {
+        writeln!(stdin, "first-{i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&first, "KILL");
+    first.wait().unwrap();
+    drop(stdin);
+
+    // The next run under the same transactional id fences the killed one, whose open
+    // transaction is aborted, and commits its own records.
+    let mut second = produce(Stdio::piped());
+    let mut stdin = second.stdin.take().unwrap();
+    for i in 0..10 {
+        writeln!(stdin, "second-{i}").unwrap();
+    }
+    drop(stdin);
+    let out = second.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let committed: Vec<String> = (0..20)
+        .map(|i| format!("first-{i}"))
+        .chain((0..10).map(|i| format!("second-{i}")))
+        .collect();
+    assert_eq!(transactional_values(b, &t, "read_committed", 30), committed);
+    // The killed run's open transaction was written; a read_uncommitted reader sees it.
+    let all = transactional_values(b, &t, "read_uncommitted", 35);
+    let open: Vec<String> = (20..25).map(|i| format!("first-{i}")).collect();
+    assert_eq!(all[20..25], open[..], "{all:?}");
+}
+
 #[test]
 fn consume_hides_the_transactions_python_confluent_kafka_aborted() {
     let (t, b) = transactional_topic("txn-in", 1);
