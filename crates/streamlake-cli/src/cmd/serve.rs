@@ -77,8 +77,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .await?;
         anyhow::Ok(())
     })?;
-    let gateway = Arc::try_unwrap(gateway)
-        .map_err(|_| anyhow::anyhow!("gateway still in use at shutdown"))?;
     let (report, dead_lettered) = gateway.close(delivery_timeout + Duration::from_secs(5));
     say!(
         "stopped: {} record(s) delivered, {} dead-lettered, {} failed",

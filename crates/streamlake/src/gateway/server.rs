@@ -137,10 +137,12 @@ impl Gateway {
         })
     }
 
-    /// Flushes the producer; every record still undelivered is reported in the counts. Also
-    /// returns how many of the delivered records were invalid events written to dead-letter
-    /// topics.
-    pub fn close(self, timeout: Duration) -> (crate::producer::CloseReport, u64) {
+    /// Flushes the producer within `timeout`, then hands every record still undelivered back
+    /// to its sender; every such record is reported in the counts. Also returns how many of
+    /// the delivered records were invalid events written to dead-letter topics. Takes `&self`
+    /// because the HTTP server's last connection task may still hold the gateway for a moment
+    /// after the server has stopped.
+    pub fn close(&self, timeout: Duration) -> (crate::producer::CloseReport, u64) {
         let report = self.producer.shutdown(timeout);
         let metrics = self.producer.metrics();
         (report, metrics.outcome_count("dead_lettered", "none"))
