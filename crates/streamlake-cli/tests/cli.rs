@@ -642,18 +642,7 @@ fn consume_hides_the_transactions_python_confluent_kafka_aborted() {
 
     // Ten records, the committed ones (crabka never reports the end of a partition to
     // librdkafka, so `--exit-at-end` would wait): an aborted record shown would be among them.
-    let out = run(
-        &["consume", "-b", b, "-t", &t, "--print", "json", "-n", "10"],
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let values: Vec<String> = text(&out.stdout)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            v["value"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let values = transactional_values(b, &t, "read_committed", 10);
     let want: Vec<String> = [0, 2]
         .iter()
         .flat_map(|txn| (0..5).map(move |i| format!("commit-{txn}-{i}")))

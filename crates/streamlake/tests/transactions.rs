@@ -67,13 +67,6 @@ async fn read(bootstrap: &str, topic: &str, isolation: IsolationLevel) -> Vec<Co
     out
 }
 
-fn values(records: &[ConsumedRecord]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_transaction_after_an_aborted_one_appears_once_in_order() {
     let cluster = EmbeddedCluster::start(3).unwrap();
@@ -103,14 +96,9 @@ async fn a_committed_transaction_after_an_aborted_one_appears_once_in_order() {
         IsolationLevel::ReadCommitted,
     )
     .await;
-    let mut per_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (r, v) in records.iter().zip(values(&records)) {
-        if v.starts_with("committed-") {
-            per_key
-                .entry(String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap())
-                .or_default()
-                .push(v);
-        }
+    let mut per_key = by_key(&records);
+    for values in per_key.values_mut() {
+        values.retain(|v| v.starts_with("committed-"));
     }
     for k in 0..4 {
         let want: Vec<String> = (0..30)
@@ -157,11 +145,10 @@ async fn read_n(topic: &str, isolation: IsolationLevel, n: usize) -> Vec<Consume
     let consumer = Consumer::new(&c, ConsumerOptions::default()).unwrap();
     consumer.assign(topic, None, StartFrom::Beginning).unwrap();
     let mut out = Vec::new();
-    let started = tokio::time::Instant::now();
-    let mut deadline = started + Duration::from_secs(60);
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if out.len() >= n && deadline > tokio::time::Instant::now() + Duration::from_secs(3) {
-            deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        if out.len() >= n {
+            deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(3));
         }
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Ok(Ok(Received::Record(r))) => out.push(r),

@@ -80,7 +80,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let (report, dead_lettered) = gateway.close(delivery_timeout + Duration::from_secs(5));
     say!(
         "stopped: {} record(s) delivered, {} dead-lettered, {} failed",
-        report.delivered - dead_lettered,
+        report.delivered.saturating_sub(dead_lettered),
         dead_lettered,
         report.failed
     );
