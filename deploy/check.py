@@ -78,7 +78,7 @@ LABEL_VALUES = {
         "none", "timeout", "too_large", "unknown_topic", "unauthorized", "fatal", "purged",
         "queue_full", "circuit_open", "spool", "transaction", "kafka"},
     ("streamlake_consumer_commits_total", "result"): {"ok", "error"},
-    ("streamlake_gateway_events_total", "outcome"): {"accepted", "invalid", "failed"},
+    ("streamlake_gateway_events_total", "outcome"): {"accepted", "invalid", "failed", "rejected"},
 }
 
 # Series Prometheus itself adds for every target.

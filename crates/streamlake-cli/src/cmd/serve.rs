@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use streamlake::config::ConfigLoader;
-use streamlake::gateway::{app, Gateway, GatewayConfig};
+use streamlake::gateway::{app, serve, Gateway, GatewayConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -71,18 +71,31 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             say!("stopping: no new requests; finishing those in flight");
         };
-        // Requests in flight finish (each waits for its acknowledgements) before this returns.
-        axum::serve(listener, app(Arc::clone(&gateway)))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // Requests in flight finish (each waits for its acknowledgements) before this returns,
+        // or the shutdown deadline closes their connections (their events still get outcomes).
+        let served = serve(
+            listener,
+            app(Arc::clone(&gateway)),
+            &gw_config.http,
+            shutdown,
+        )
+        .await;
+        if served.dropped_connections > 0 {
+            say!(
+                "shutdown deadline passed: {} connection(s) closed with requests unfinished",
+                served.dropped_connections
+            );
+        }
         anyhow::Ok(())
     })?;
-    let (report, dead_lettered) = gateway.close(delivery_timeout + Duration::from_secs(5));
+    let report = gateway.close(delivery_timeout + Duration::from_secs(5));
     say!(
-        "stopped: {} record(s) delivered, {} dead-lettered, {} failed",
-        report.delivered.saturating_sub(dead_lettered),
-        dead_lettered,
-        report.failed
+        "stopped: {} event(s) accepted, {} dead-lettered, {} failed (retriable), {} rejected (permanent); {} record(s) undelivered at close",
+        report.accepted,
+        report.dead_lettered,
+        report.failed,
+        report.rejected,
+        report.producer.purged
     );
     Ok(ExitCode::SUCCESS)
 }

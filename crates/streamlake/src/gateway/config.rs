@@ -1,5 +1,8 @@
 //! Gateway configuration: where to listen and which datasets exist.
 
+use super::http::HttpConfig;
+use super::idempotency::IdempotencyConfig;
+use super::limits::LimitsConfig;
 use crate::config::Secret;
 use crate::serdes::Format;
 use serde::Deserialize;
@@ -16,9 +19,25 @@ pub struct GatewayConfig {
     /// Written to every record's `producer_service` header. Default `streamlake-gateway`.
     #[serde(default = "default_service")]
     pub producer_service: String,
-    /// Largest request body in bytes; larger requests get 413. Default 1 MiB.
+    /// Largest request body in bytes, after decompression; larger requests get 413. Default
+    /// 1 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Connection limit and HTTP timeouts.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Requests, bytes and events held at once, and the request deadline.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Bounds of the `Idempotency-Key` store.
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    /// Whether the log lines of invalid events may quote the event's values (the errors sent
+    /// back to the caller and written to the DLQ always do). Default false: logs name the
+    /// field and the rule broken, never the value, so card numbers and the like stay out of
+    /// logs.
+    #[serde(default)]
+    pub log_invalid_values: bool,
     /// Kafka settings (the same keys as `streamlake` config files); environment and flags
     /// still apply on top.
     #[serde(default)]
@@ -146,6 +165,27 @@ impl GatewayConfig {
                     "datasets.{name}.key: `{}` is not a JSON pointer (like /order_id)",
                     d.key
                 ));
+            }
+        }
+        let l = &cfg.limits;
+        for (key, zero) in [
+            (
+                "limits.max_events_per_request",
+                l.max_events_per_request == 0,
+            ),
+            (
+                "limits.max_concurrent_requests",
+                l.max_concurrent_requests == 0,
+            ),
+            ("limits.max_in_flight_bytes", l.max_in_flight_bytes == 0),
+            ("limits.request_timeout_ms", l.request_timeout_ms == 0),
+            ("http.max_connections", cfg.http.max_connections == 0),
+            ("http.header_timeout_ms", cfg.http.header_timeout_ms == 0),
+            ("http.body_timeout_ms", cfg.http.body_timeout_ms == 0),
+            ("max_body_bytes", cfg.max_body_bytes == 0),
+        ] {
+            if zero {
+                return Err(format!("{}: {key} must be above 0", path.display()));
             }
         }
         if cfg.datasets.is_empty() {

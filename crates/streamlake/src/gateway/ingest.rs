@@ -26,25 +26,69 @@ pub(crate) struct Meta<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Invalid {
     pub step: &'static str,
+    /// For the caller and the DLQ: may quote the event's values.
     pub errors: Vec<String>,
+    /// For logs: the field and the rule it broke, never a value.
+    pub rules: Vec<String>,
+}
+
+impl Invalid {
+    /// An error whose message quotes no value, so it serves logs as it is.
+    fn plain(step: &'static str, errors: Vec<String>) -> Self {
+        Self {
+            step,
+            rules: errors.clone(),
+            errors,
+        }
+    }
+
+    /// The event is not acceptable JSON (a key twice, nested too deep).
+    pub(crate) fn parse(message: String) -> Self {
+        Self::plain("parse", vec![message])
+    }
+
+    fn serde(step: &'static str, e: &SerdeError) -> Self {
+        let rule = match e {
+            SerdeError::Field { path, .. } => format!("{path}: does not fit the schema"),
+            other => format!("{step} failed ({})", serde_kind(other)),
+        };
+        Self {
+            step,
+            errors: vec![e.to_string()],
+            rules: vec![rule],
+        }
+    }
+}
+
+fn serde_kind(e: &SerdeError) -> &'static str {
+    match e {
+        SerdeError::Field { .. } => "field",
+        SerdeError::Json(_) => "json",
+        SerdeError::Utf8 => "utf8",
+        SerdeError::Schema(_) => "schema",
+        SerdeError::Wire(_) => "wire",
+        SerdeError::Registry(_) => "registry",
+        SerdeError::Usage(_) => "usage",
+    }
 }
 
 impl Dataset {
-    /// Checks one event (size, required fields, key, schema) and returns its key.
-    pub(crate) fn validate(&self, event: &Value, raw: &[u8]) -> Result<String, Invalid> {
+    /// Checks one event (size, required fields, key, schema) and returns its key: a string
+    /// field's text, or a number exactly as written in `raw` (`1.50` stays `1.50`).
+    pub(crate) fn validate(&self, event: &Value, raw: &str) -> Result<String, Invalid> {
         if let Some(max) = self.config.max_event_bytes {
             if raw.len() > max {
-                return Err(Invalid {
-                    step: "size",
-                    errors: vec![format!("event is {} bytes, the limit is {max}", raw.len())],
-                });
+                return Err(Invalid::plain(
+                    "size",
+                    vec![format!("event is {} bytes, the limit is {max}", raw.len())],
+                ));
             }
         }
         if !event.is_object() {
-            return Err(Invalid {
-                step: "parse",
-                errors: vec!["an event must be a JSON object".into()],
-            });
+            return Err(Invalid::plain(
+                "parse",
+                vec!["an event must be a JSON object".into()],
+            ));
         }
         let missing: Vec<String> = self
             .config
@@ -61,35 +105,39 @@ impl Dataset {
             .map(|p| format!("{p}: required field is missing"))
             .collect();
         if !missing.is_empty() {
-            return Err(Invalid {
-                step: "required",
-                errors: missing,
-            });
+            return Err(Invalid::plain("required", missing));
         }
         let key = match event.pointer(&self.config.key) {
             Some(Value::String(s)) => s.clone(),
-            Some(v @ Value::Number(_)) => v.to_string(),
+            Some(v @ Value::Number(_)) => super::body::raw_at(raw, &self.config.key)
+                .map_or_else(|| v.to_string(), str::to_owned),
             Some(Value::Null) | None => {
-                return Err(Invalid {
-                    step: "key",
-                    errors: vec![format!("{}: key field is missing", self.config.key)],
-                })
+                return Err(Invalid::plain(
+                    "key",
+                    vec![format!("{}: key field is missing", self.config.key)],
+                ))
             }
             Some(_) => {
-                return Err(Invalid {
-                    step: "key",
-                    errors: vec![format!(
+                return Err(Invalid::plain(
+                    "key",
+                    vec![format!(
                         "{}: key field must be a string or number",
                         self.config.key
                     )],
-                })
+                ))
             }
         };
         if let Some(schema) = &self.schema {
-            if let Err(e) = schema.validate(event) {
+            let violations = schema.violations(event);
+            if !violations.is_empty() {
                 return Err(Invalid {
                     step: "schema",
-                    errors: vec![e.to_string()],
+                    errors: vec![SerdeError::field(
+                        &violations[0].path,
+                        JsonSchemaCodec::describe(&violations),
+                    )
+                    .to_string()],
+                    rules: violations.iter().map(|v| v.rule()).collect(),
                 });
             }
         }
@@ -101,16 +149,14 @@ impl Dataset {
     pub(crate) fn encode(&self, event: &Value, raw: &[u8]) -> Result<Vec<u8>, Invalid> {
         match &self.serializer {
             None => Ok(raw.to_vec()),
-            Some(s) => s
-                .serialize_value(&self.config.topic, event)
-                .map_err(|e| Invalid {
-                    step: if matches!(e, SerdeError::Field { .. }) {
-                        "schema"
-                    } else {
-                        "serialize"
-                    },
-                    errors: vec![e.to_string()],
-                }),
+            Some(s) => s.serialize_value(&self.config.topic, event).map_err(|e| {
+                let step = if matches!(e, SerdeError::Field { .. }) {
+                    "schema"
+                } else {
+                    "serialize"
+                };
+                Invalid::serde(step, &e)
+            }),
         }
     }
 

@@ -30,10 +30,18 @@
 //! Kafka unavailable. `GET /openapi.json` describes all of it.
 
 mod auth;
+mod body;
 mod config;
+mod http;
+mod idempotency;
 mod ingest;
+mod limits;
 mod metrics;
+mod outcome;
 mod server;
 
 pub use config::{ApiKeyConfig, DatasetConfig, DatasetFormat, GatewayConfig};
-pub use server::{app, Gateway, GatewayError};
+pub use http::{serve, HttpConfig, ServeReport};
+pub use idempotency::IdempotencyConfig;
+pub use limits::LimitsConfig;
+pub use server::{app, Gateway, GatewayError, GatewayReport};

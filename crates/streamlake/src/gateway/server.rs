@@ -1,30 +1,42 @@
-//! The HTTP API: routes, request parsing, and the truthful per-event response.
+//! The HTTP API: routes, the ingestion flow, and the truthful per-event response.
+//!
+//! # Guarantees
+//! - A request runs in a task of its own once it is read: a client that goes away does not
+//!   cancel its sends, and its result is still recorded (idempotency store, metrics).
+//! - The events of one request are handed to the producer one after the other, in request
+//!   order, each waiting for queue room before the next: events of one key land in request
+//!   order, at any request size.
+//! - While Kafka is known to be away (the circuit breaker, `producer.circuit`, is open), a
+//!   request is answered 503 at once, without waiting for the delivery timeout; one request is
+//!   let through as a probe every `open_ms`, and a delivered probe closes the circuit.
 
 use super::auth::{ApiKeys, Denied};
+use super::body::{self, Refusal};
 use super::config::GatewayConfig;
+use super::idempotency::{self, Begin, Store};
 use super::ingest::{Dataset, Invalid, Meta};
+use super::limits::{Admission, LimitsConfig};
 use super::metrics::GatewayMetrics;
+use super::outcome::{render, EventOutcome, EventResult, Failure, Tally};
 use crate::config::Config;
-use crate::producer::Producer;
+use crate::producer::{Admit, Circuit, Producer};
 use crate::registry::{Registry, Role};
 use crate::serdes::json_schema::JsonSchemaCodec;
 use crate::serdes::{LocalSchema, Serializer};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::future::join_all;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
-
-/// How many idempotency keys are remembered (per process).
-const IDEMPOTENCY_CAPACITY: usize = 100_000;
+use uuid::Uuid;
 
 /// How long `/readyz` waits for the cluster's metadata before answering 503.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,10 +48,42 @@ pub struct Gateway {
     producer: Producer,
     producer_service: String,
     max_body_bytes: usize,
+    body_timeout: Duration,
+    limits: LimitsConfig,
+    admission: Admission,
     keys: ApiKeys,
     metrics: GatewayMetrics,
     openapi: String,
-    replays: Mutex<HashMap<(String, String), (StatusCode, Value)>>,
+    idempotency: Arc<Store>,
+    circuit: Circuit,
+    log_invalid_values: bool,
+    totals: Totals,
+}
+
+/// Events by fate over the gateway's life, for the stop summary.
+#[derive(Debug, Default)]
+struct Totals {
+    accepted: AtomicU64,
+    invalid: AtomicU64,
+    retriable: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// What the gateway did over its life, and what its producer's close found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayReport {
+    /// The producer's flush at close: records delivered, failed, purged.
+    pub producer: crate::producer::CloseReport,
+    /// Events answered as written to their topic.
+    pub accepted: u64,
+    /// Events answered as invalid, written to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Events answered as not written for a passing reason (Kafka away, deadline): the caller
+    /// was told to retry.
+    pub failed: u64,
+    /// Events answered as never writable as sent (too large) or not writable by the gateway
+    /// (no such topic, not authorized).
+    pub rejected: u64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -121,7 +165,13 @@ impl Gateway {
         let mut metrics = GatewayMetrics::new();
         let producer_metrics = crate::metrics::ProducerMetrics::default();
         producer_metrics.register(&mut metrics.registry);
-        let producer = Producer::with_metrics(kafka, producer_metrics)
+        // Every event has its outcome within the request deadline: the delivery timeout is
+        // kept inside it.
+        let mut kafka = kafka.clone();
+        let p = &mut kafka.producer;
+        p.delivery_timeout_ms = p.delivery_timeout_ms.min(config.limits.request_timeout_ms);
+        let circuit = Circuit::new(p.circuit.clone());
+        let producer = Producer::with_metrics(&kafka, producer_metrics)
             .map_err(|e| GatewayError(e.to_string()))?;
         let mut names: Vec<&str> = config.datasets.keys().map(String::as_str).collect();
         names.sort_unstable();
@@ -130,22 +180,34 @@ impl Gateway {
             producer,
             producer_service: config.producer_service.clone(),
             max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_millis(config.http.body_timeout_ms),
+            limits: config.limits.clone(),
+            admission: Admission::new(&config.limits),
             openapi: openapi_document(&names, keys.enabled()),
             keys,
             metrics,
-            replays: Mutex::new(HashMap::new()),
+            idempotency: Store::new(config.idempotency.clone()),
+            circuit,
+            log_invalid_values: config.log_invalid_values,
+            totals: Totals::default(),
         })
     }
 
     /// Flushes the producer within `timeout`, then hands every record still undelivered back
-    /// to its sender; every such record is reported in the counts. Also returns how many of
-    /// the delivered records were invalid events written to dead-letter topics. Takes `&self`
+    /// to its sender; every such record is reported in the counts, beside the gateway's own
+    /// count of events by the answer they got. Takes `&self`
     /// because the HTTP server's last connection task may still hold the gateway for a moment
     /// after the server has stopped.
-    pub fn close(&self, timeout: Duration) -> (crate::producer::CloseReport, u64) {
-        let report = self.producer.shutdown(timeout);
-        let metrics = self.producer.metrics();
-        (report, metrics.outcome_count("dead_lettered", "none"))
+    pub fn close(&self, timeout: Duration) -> GatewayReport {
+        let producer = self.producer.shutdown(timeout);
+        let t = &self.totals;
+        GatewayReport {
+            producer,
+            accepted: t.accepted.load(Ordering::Relaxed),
+            dead_lettered: t.invalid.load(Ordering::Relaxed),
+            failed: t.retriable.load(Ordering::Relaxed),
+            rejected: t.rejected.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -213,6 +275,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        Self(r.0, r.1)
+    }
+}
+
 impl From<Denied> for ApiError {
     fn from(d: Denied) -> Self {
         match d {
@@ -253,62 +321,20 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-/// `line`/`column` of a JSON error as a byte offset into `text`.
-fn byte_offset(text: &str, line: usize, column: usize) -> usize {
-    text.split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum::<usize>()
-        + column.saturating_sub(1)
+/// Counts a request in `requests_in_flight` until dropped, however the request ends.
+struct InFlight<'a>(&'a GatewayMetrics);
+
+impl<'a> InFlight<'a> {
+    fn new(metrics: &'a GatewayMetrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
 }
 
-/// The events of a body, each as its original JSON text.
-fn split_events<'a>(content_type: &str, body: &'a str) -> Result<Vec<&'a str>, ApiError> {
-    let malformed = |e: serde_json::Error, base: usize, text: &str| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "malformed JSON at byte {}: {e}",
-                base + byte_offset(text, e.line(), e.column())
-            ),
-        )
-    };
-    let events: Vec<&str> = if content_type.starts_with("application/json") {
-        let raw: &RawValue = serde_json::from_str(body).map_err(|e| malformed(e, 0, body))?;
-        if raw.get().trim_start().starts_with('[') {
-            let items: Vec<&RawValue> =
-                serde_json::from_str(raw.get()).map_err(|e| malformed(e, 0, body))?;
-            items.into_iter().map(RawValue::get).collect()
-        } else {
-            vec![raw.get()]
-        }
-    } else if content_type.starts_with("application/x-ndjson")
-        || content_type.starts_with("application/jsonl")
-    {
-        let mut out = Vec::new();
-        let mut base = 0;
-        for line in body.split_inclusive('\n') {
-            if !line.trim().is_empty() {
-                let _: &RawValue =
-                    serde_json::from_str(line).map_err(|e| malformed(e, base, line))?;
-                out.push(line.trim_end());
-            }
-            base += line.len();
-        }
-        out
-    } else {
-        return Err(ApiError(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type `{content_type}` is not accepted: send application/json (an event or an array) or application/x-ndjson"),
-        ));
-    };
-    if events.is_empty() {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "no events in the request".into(),
-        ));
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
     }
-    Ok(events)
 }
 
 async fn ingest(
@@ -318,32 +344,39 @@ async fn ingest(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    gw.metrics.in_flight.inc();
     // One span per request, the child of the caller's span when it sent a `traceparent`.
     let span = tracing::info_span!("ingest", dataset = %dataset);
-    let caller_trace = traceparent(&headers);
-    if let Some(tp) = caller_trace {
+    let caller_trace = traceparent(&headers).map(str::to_owned);
+    if let Some(tp) = &caller_trace {
         crate::logging::set_parent(&span, tp);
     }
-    let resp = match ingest_inner(&gw, &dataset, &headers, caller_trace, body)
-        .instrument(span)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    gw.metrics.in_flight.dec();
-    let label = if gw.datasets.contains_key(&dataset) {
-        dataset.as_str()
-    } else {
-        "unknown"
-    };
-    gw.metrics.request(
-        label,
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
+    // The request runs on its own: if the client goes away, its events still get their
+    // outcomes, the idempotency store its result and the metrics their counts.
+    let task = tokio::spawn(
+        async move {
+            let in_flight = InFlight::new(&gw.metrics);
+            let resp = handle(&gw, &dataset, &headers, caller_trace.as_deref(), body)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            drop(in_flight);
+            let label = if gw.datasets.contains_key(&dataset) {
+                dataset.as_str()
+            } else {
+                "unknown"
+            };
+            gw.metrics.request(
+                label,
+                resp.status().as_u16(),
+                started.elapsed().as_secs_f64(),
+            );
+            resp
+        }
+        .instrument(span),
     );
-    resp
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "request task failed");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()).into_response()
+    })
 }
 
 /// The caller's `Idempotency-Key`: 1 to 200 visible ASCII characters.
@@ -381,8 +414,19 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
     .then_some(v)
 }
 
-/// `caller_trace` is the request's well-formed `traceparent`, if any.
-async fn ingest_inner(
+/// The body bytes a request will hold, as far as its headers tell.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// One request, from its headers to its answer. `caller_trace` is the request's well-formed
+/// `traceparent`, if any.
+async fn handle(
     gw: &Gateway,
     dataset: &str,
     headers: &HeaderMap,
@@ -395,14 +439,14 @@ async fn ingest_inner(
     let key_name = match gw.keys.check(authorization, dataset) {
         Ok(name) => name,
         Err(Denied::Limited(name, wait)) => {
-            tracing::warn!(dataset, api_key = %name, "rate limited");
+            tracing::warn!(api_key = %name, "rate limited");
             let mut resp = ApiError::from(Denied::Limited(name, wait)).into_response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait));
             return Ok(resp);
         }
         Err(denied) => {
-            tracing::warn!(dataset, reason = ?denied, "request refused");
+            tracing::warn!(reason = ?denied, "request refused");
             return Err(denied.into());
         }
     };
@@ -413,41 +457,123 @@ async fn ingest_inner(
         )
     })?;
     let idempotency_key = idempotency_key(headers)?;
-    if let Some(k) = &idempotency_key {
-        if let Some((status, body)) = gw
-            .replays
-            .lock()
-            .expect("lock")
-            .get(&(dataset.to_owned(), k.clone()))
-            .cloned()
-        {
-            let mut resp = (status, Json(body)).into_response();
-            resp.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(resp);
-        }
+    let layout = body::layout(headers)?;
+    let encoding = body::encoding(headers)?;
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > gw.max_body_bytes) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes", gw.max_body_bytes),
+        ));
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let bytes: Bytes = axum::body::to_bytes(body, gw.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {} bytes", gw.max_body_bytes),
-            )
-        })?;
+    let holds = match (encoding, declared) {
+        (body::Encoding::Identity, Some(n)) => n,
+        _ => gw.max_body_bytes,
+    };
+    let _admitted = gw.admission.admit(holds).map_err(|shed| {
+        tracing::warn!(reason = %shed, "request shed");
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, shed.to_string())
+    })?;
+    let bytes = body::read(body, encoding, gw.max_body_bytes, gw.body_timeout).await?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
             format!("the body is not UTF-8 (byte {})", e.valid_up_to()),
         )
     })?;
-    let events = split_events(&content_type, text)?;
+    let events = body::split(layout, text, gw.limits.max_events_per_request)?;
+    let deadline = Instant::now() + Duration::from_millis(gw.limits.request_timeout_ms);
 
+    let (claim, previous) = match idempotency_key {
+        None => (None, None),
+        Some(key) => {
+            let layout_tag: &[u8] = match layout {
+                body::Layout::Json => b"json",
+                body::Layout::Lines => b"lines",
+            };
+            let print = idempotency::fingerprint(&[layout_tag, &bytes]);
+            let key = idempotency::Key {
+                scope: key_name.unwrap_or("").to_owned(),
+                dataset: dataset.to_owned(),
+                key,
+            };
+            loop {
+                match gw.idempotency.begin(key.clone(), print) {
+                    Begin::Run(claim, previous) => break (Some(claim), previous),
+                    Begin::Replay(results) => {
+                        let mut resp = respond(ds, &results);
+                        resp.headers_mut()
+                            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                        return Ok(resp);
+                    }
+                    Begin::Conflict => {
+                        return Err(ApiError(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            format!("Idempotency-Key `{}` was already used for a different request; send a new key with a new request", key.key),
+                        ))
+                    }
+                    Begin::Wait(mut done) => {
+                        if tokio::time::timeout_at(deadline.into(), done.changed())
+                            .await
+                            .is_err()
+                        {
+                            let mut resp = ApiError(
+                                StatusCode::CONFLICT,
+                                format!("a request with Idempotency-Key `{}` is still being processed; retry shortly to get its answer", key.key),
+                            )
+                            .into_response();
+                            resp.headers_mut()
+                                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                            return Ok(resp);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    gw.metrics
+        .bytes(dataset, events.iter().map(|e| e.len() as u64).sum());
+    let results: Arc<[EventResult]> = send(
+        gw,
+        ds,
+        &events,
+        previous.as_deref(),
+        caller_trace,
+        deadline,
+        key_name,
+    )
+    .await
+    .into();
+    if let Some(claim) = claim {
+        claim.finish(Arc::clone(&results));
+    }
+    Ok(respond(ds, &results))
+}
+
+/// The response for a request's results.
+fn respond(ds: &Dataset, results: &[EventResult]) -> Response {
+    let status = Tally::of(results).status();
+    let body = render(results, &ds.config.topic, &ds.config.dlq_topic);
+    let mut resp = (status, Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
+}
+
+/// Sends a request's events in order and waits for their outcomes. Events whose result in
+/// `previous` (an earlier try under the same `Idempotency-Key`) is final are not sent again;
+/// the others keep their ingestion ids.
+async fn send(
+    gw: &Gateway,
+    ds: &Dataset,
+    events: &[&str],
+    previous: Option<&[EventResult]>,
+    caller_trace: Option<&str>,
+    deadline: Instant,
+    key_name: Option<&str>,
+) -> Vec<EventResult> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     // With spans exported, records name this request's span as their parent; otherwise the
     // caller's `traceparent` is passed on as it came.
@@ -457,22 +583,32 @@ async fn ingest_inner(
         ingested_at: now.clone(),
         traceparent: own_trace.as_deref().or(caller_trace),
     };
-    gw.metrics
-        .bytes(dataset, events.iter().map(|e| e.len() as u64).sum());
-    let single = events.len() == 1;
-    let mut sends = Vec::with_capacity(events.len());
+    let admit = gw.circuit.admit();
+    let mut results = Vec::with_capacity(events.len());
+    let mut waiting = Vec::new();
+    let mut tally = Tally::default();
     for (i, raw) in events.iter().enumerate() {
-        let ingestion_id = match (&idempotency_key, single) {
-            (Some(k), true) => k.clone(),
-            (Some(k), false) => format!("{k}-{i}"),
-            (None, _) => uuid::Uuid::now_v7().to_string(),
-        };
-        let hdrs = ds.headers(&meta, &ingestion_id);
-        let parsed: Value = serde_json::from_str(raw)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
-        let checked = ds
-            .validate(&parsed, raw.as_bytes())
-            .and_then(|key| Ok((key, ds.encode(&parsed, raw.as_bytes())?)));
+        let earlier = previous.and_then(|p| p.get(i));
+        if let Some(done) = earlier.filter(|r| r.is_final()) {
+            results.push(done.clone());
+            continue;
+        }
+        let id = earlier.map_or_else(Uuid::now_v7, |r| r.id);
+        if admit == Admit::Refuse {
+            results.push(EventResult {
+                id,
+                outcome: EventOutcome::Failed(Failure::Retriable("circuit_open")),
+            });
+            tally.retriable += 1;
+            continue;
+        }
+        let hdrs = ds.headers(&meta, &id.to_string());
+        let checked = body::parse_event(raw)
+            .map_err(Invalid::parse)
+            .and_then(|event| {
+                let key = ds.validate(&event, raw)?;
+                Ok((key, ds.encode(&event, raw.as_bytes())?))
+            });
         let (record, invalid) = match checked {
             Ok((key, value)) => (ds.raw_record(value, key, &hdrs), None),
             Err(invalid) => (
@@ -480,106 +616,90 @@ async fn ingest_inner(
                 Some(invalid),
             ),
         };
-        let dead_letter = invalid.is_some();
-        sends.push((
-            ingestion_id,
-            invalid,
-            gw.producer.send_event(record, dead_letter),
-        ));
-    }
-    let (ids, invalids, futures): (Vec<_>, Vec<_>, Vec<_>) =
-        sends
-            .into_iter()
-            .fold((vec![], vec![], vec![]), |mut acc, (a, b, c)| {
-                acc.0.push(a);
-                acc.1.push(b);
-                acc.2.push(c);
-                acc
-            });
-    let outcomes = join_all(futures).await;
-    let mut results = Vec::with_capacity(outcomes.len());
-    let (mut accepted, mut dead_lettered, mut failed) = (0u64, 0u64, 0u64);
-    for ((id, invalid), outcome) in ids.into_iter().zip(invalids).zip(outcomes) {
-        results.push(match (invalid, outcome) {
-            (None, Ok(d)) => {
-                accepted += 1;
-                tracing::info!(dataset, api_key = key_name, topic = %d.topic, partition = d.partition, offset = d.offset, ingestion_id = %id, "accepted");
-                json!({"ingestion_id": id, "status": "accepted", "topic": d.topic, "partition": d.partition, "offset": d.offset})
+        results.push(EventResult {
+            id,
+            outcome: EventOutcome::Failed(Failure::Retriable("timeout")),
+        });
+        match gw
+            .producer
+            .enqueue_marked(record, invalid.is_some(), Some(deadline))
+            .await
+        {
+            Ok(delivering) => waiting.push((i, invalid, delivering)),
+            Err(e) => {
+                let failure = Failure::of(&e.error);
+                if failure.is_retriable() {
+                    gw.circuit.failure();
+                }
+                count(&mut tally, failure);
+                tracing::error!(ingestion_id = %id, error = %e.error, "event not written to Kafka");
+                results[i].outcome = EventOutcome::Failed(failure);
             }
-            (Some(Invalid { step, errors }), Ok(d)) => {
-                dead_lettered += 1;
-                tracing::warn!(dataset, step, errors = ?errors, dlq_topic = %d.topic, offset = d.offset, ingestion_id = %id, "invalid event dead-lettered");
-                json!({"ingestion_id": id, "status": "invalid", "step": step, "errors": errors,
-                       "dlq": {"topic": d.topic, "partition": d.partition, "offset": d.offset}})
+        }
+    }
+    let (slots, deliveries): (Vec<_>, Vec<_>) = waiting
+        .into_iter()
+        .map(|(i, invalid, d)| ((i, invalid), d))
+        .unzip();
+    let outcomes = join_all(deliveries).await;
+    for ((i, invalid), outcome) in slots.into_iter().zip(outcomes) {
+        let id = results[i].id;
+        results[i].outcome = match (invalid, outcome) {
+            (None, Ok(d)) => {
+                gw.circuit.success();
+                tally.accepted += 1;
+                tracing::info!(api_key = key_name, topic = %d.topic, partition = d.partition, offset = d.offset, ingestion_id = %id, "accepted");
+                EventOutcome::Accepted {
+                    partition: d.partition,
+                    offset: d.offset,
+                }
+            }
+            (Some(invalid), Ok(d)) => {
+                gw.circuit.success();
+                tally.invalid += 1;
+                let shown = if gw.log_invalid_values {
+                    &invalid.errors
+                } else {
+                    &invalid.rules
+                };
+                tracing::warn!(step = invalid.step, errors = ?shown, dlq_topic = %d.topic, offset = d.offset, ingestion_id = %id, "invalid event dead-lettered");
+                EventOutcome::Invalid {
+                    step: invalid.step,
+                    errors: invalid.errors.into(),
+                    partition: d.partition,
+                    offset: d.offset,
+                }
             }
             (_, Err(e)) => {
-                failed += 1;
-                tracing::error!(dataset, ingestion_id = %id, error = %e.error, "event not written to Kafka");
-                json!({"ingestion_id": id, "status": "failed", "error": "not written to Kafka; retry later", "retriable": e.error.is_retriable()})
+                let failure = Failure::of(&e.error);
+                if failure.is_retriable() {
+                    gw.circuit.failure();
+                }
+                count(&mut tally, failure);
+                tracing::error!(ingestion_id = %id, error = %e.error, "event not written to Kafka");
+                EventOutcome::Failed(failure)
             }
-        });
+        };
     }
-    gw.metrics.events(dataset, "accepted", accepted);
-    gw.metrics.events(dataset, "invalid", dead_lettered);
-    gw.metrics.events(dataset, "failed", failed);
-    let status = if failed > 0 {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else if dead_lettered == 0 {
-        StatusCode::OK
-    } else if accepted == 0 {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    let body = json!({"accepted": accepted, "invalid": dead_lettered, "failed": failed, "results": results});
-    if let (Some(k), true) = (
-        idempotency_key,
-        status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY,
-    ) {
-        let mut replays = gw.replays.lock().expect("lock");
-        if replays.len() >= IDEMPOTENCY_CAPACITY {
-            replays.clear();
-        }
-        replays.insert((dataset.to_owned(), k), (status, body.clone()));
-    }
-    let mut resp = (status, Json(body)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
-    Ok(resp)
+    let dataset = ds.name.as_str();
+    gw.metrics.events(dataset, "accepted", tally.accepted);
+    gw.metrics.events(dataset, "invalid", tally.invalid);
+    gw.metrics
+        .events(dataset, "failed", tally.retriable + tally.server);
+    gw.metrics.events(dataset, "rejected", tally.rejected);
+    let t = &gw.totals;
+    t.accepted.fetch_add(tally.accepted, Ordering::Relaxed);
+    t.invalid.fetch_add(tally.invalid, Ordering::Relaxed);
+    t.retriable.fetch_add(tally.retriable, Ordering::Relaxed);
+    t.rejected
+        .fetch_add(tally.rejected + tally.server, Ordering::Relaxed);
+    results
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_bodies_and_names_byte_positions() {
-        assert_eq!(
-            split_events("application/json", r#"{"a":1}"#).unwrap(),
-            [r#"{"a":1}"#]
-        );
-        assert_eq!(
-            split_events("application/json; charset=utf-8", r#"[{"a":1}, {"b":2}]"#).unwrap(),
-            [r#"{"a":1}"#, r#"{"b":2}"#]
-        );
-        assert_eq!(
-            split_events("application/x-ndjson", "{\"a\":1}\n\n{\"b\":2}\n").unwrap(),
-            ["{\"a\":1}", "{\"b\":2}"]
-        );
-        let e = split_events("application/x-ndjson", "{\"a\":1}\n{\"b\":}\n").unwrap_err();
-        assert_eq!(e.0, StatusCode::BAD_REQUEST);
-        assert!(e.1.contains("at byte 13"), "{}", e.1);
-        let e = split_events("application/json", "{\"a\": tru}").unwrap_err();
-        assert!(e.1.contains("at byte 9"), "{}", e.1);
-        assert_eq!(
-            split_events("text/plain", "x").unwrap_err().0,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
-        assert_eq!(
-            split_events("application/json", "[]").unwrap_err().0,
-            StatusCode::BAD_REQUEST
-        );
+fn count(tally: &mut Tally, failure: Failure) {
+    match failure {
+        Failure::Retriable(_) => tally.retriable += 1,
+        Failure::Rejected(_) => tally.rejected += 1,
+        Failure::Server(_) => tally.server += 1,
     }
 }

@@ -123,25 +123,48 @@ impl Producer {
         record: Record,
         in_client: impl FnOnce(),
     ) -> Result<Delivery, SendError> {
-        self.send_marked(record, false, in_client).await
+        let delivering = self.enqueue_marked(record, false, None).await?;
+        in_client();
+        delivering.await
     }
 
-    /// [`Producer::send`]; with `dead_letter` (an invalid event going to a dead-letter topic)
-    /// its outcome is counted as `dead_lettered` instead of `delivered`.
-    pub(crate) async fn send_event(
+    /// Hands a record to the client, waiting (asynchronously) for queue room, and returns at
+    /// once with a future of its outcome. Records enqueued one after the other keep that order
+    /// in their partition, however full the queue is: await each `enqueue` before the next,
+    /// then await the deliveries together.
+    ///
+    /// `deadline` bounds the wait for queue room (the delivery budget bounds it in any case);
+    /// past it the record comes back with [`ProduceError::QueueFull`].
+    ///
+    /// ```no_run
+    /// # async fn f(producer: &streamlake::Producer) -> Result<(), streamlake::producer::SendError> {
+    /// use streamlake::Record;
+    /// let mut deliveries = Vec::new();
+    /// for i in 0..3 {
+    ///     let record = Record::new("orders", format!("event {i}")).key("ORD-1");
+    ///     deliveries.push(producer.enqueue(record, None).await?);
+    /// }
+    /// for d in futures::future::join_all(deliveries).await {
+    ///     println!("offset {}", d?.offset);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue(
+        &self,
+        record: Record,
+        deadline: Option<Instant>,
+    ) -> Result<DeliveryFuture, SendError> {
+        self.enqueue_marked(record, false, deadline).await
+    }
+
+    /// [`Producer::enqueue`]; with `dead_letter` (an invalid event going to a dead-letter
+    /// topic) its outcome is counted as `dead_lettered` instead of `delivered`.
+    pub(crate) async fn enqueue_marked(
         &self,
         record: Record,
         dead_letter: bool,
-    ) -> Result<Delivery, SendError> {
-        self.send_marked(record, dead_letter, || {}).await
-    }
-
-    async fn send_marked(
-        &self,
-        record: Record,
-        dead_letter: bool,
-        in_client: impl FnOnce(),
-    ) -> Result<Delivery, SendError> {
+        deadline: Option<Instant>,
+    ) -> Result<DeliveryFuture, SendError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut pending = Pending::new(
             record,
@@ -152,11 +175,9 @@ impl Producer {
         let started = Instant::now();
         let mut attempt = Some(pending);
         while let Some(pending) = attempt.take() {
-            match self.step(pending, started) {
-                Step::Done => {
-                    in_client();
-                    break;
-                }
+            let in_time = deadline.is_none_or(|d| Instant::now() < d);
+            match self.step(pending, started, in_time) {
+                Step::Done => break,
                 Step::Wait(back) => {
                     attempt = Some(back);
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
@@ -164,15 +185,7 @@ impl Producer {
                 Step::Refused(e) => return Err(e),
             }
         }
-        match rx.await {
-            Ok(outcome) => outcome,
-            // `Pending` completes on drop, so the sender is never dropped unanswered while the
-            // client lives; this only happens if librdkafka leaked the record.
-            Err(_) => Err(SendError {
-                error: ProduceError::Purged,
-                record: Record::new("", bytes::Bytes::new()),
-            }),
-        }
+        Ok(DeliveryFuture { rx })
     }
 
     /// Sends one record without waiting; `on_done` is called once with its outcome, on the
@@ -205,7 +218,7 @@ impl Producer {
         let started = Instant::now();
         let mut attempt = Some(pending);
         while let Some(pending) = attempt.take() {
-            match self.step(pending, started) {
+            match self.step(pending, started, true) {
                 Step::Done => {
                     in_client();
                     return Ok(());
@@ -221,8 +234,9 @@ impl Producer {
     }
 
     /// One try at handing a record to the client.
-    fn step(&self, pending: Box<Pending>, started: Instant) -> Step {
-        let in_budget = started.elapsed() < self.core.delivery_timeout;
+    /// `in_time`: the caller's own deadline has not passed.
+    fn step(&self, pending: Box<Pending>, started: Instant, in_time: bool) -> Step {
+        let in_budget = in_time && started.elapsed() < self.core.delivery_timeout;
         // While a recreated client takes over, new records wait behind the re-sent ones.
         if self.core.recovery.active() && in_budget {
             return Step::Wait(pending);
@@ -355,6 +369,32 @@ impl Producer {
     /// a metrics task).
     pub fn counters_handle(&self) -> Arc<Counters> {
         Arc::clone(&self.core.counters)
+    }
+}
+
+/// The outcome of a record [`Producer::enqueue`] handed to the client.
+#[derive(Debug)]
+#[must_use = "the record's outcome arrives through this future"]
+pub struct DeliveryFuture {
+    rx: tokio::sync::oneshot::Receiver<Outcome>,
+}
+
+impl std::future::Future for DeliveryFuture {
+    type Output = Result<Delivery, SendError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.rx).poll(cx).map(|r| match r {
+            Ok(outcome) => outcome,
+            // `Pending` completes on drop, so the sender is never dropped unanswered while the
+            // client lives; this only happens if librdkafka leaked the record.
+            Err(_) => Err(SendError {
+                error: ProduceError::Purged,
+                record: Record::new("", bytes::Bytes::new()),
+            }),
+        })
     }
 }
 

@@ -20,7 +20,10 @@ impl JsonSchemaCodec {
     pub(crate) fn new(text: &str) -> Result<Self, SerdeError> {
         let schema: Value = serde_json::from_str(text)
             .map_err(|e| SerdeError::Schema(format!("JSON Schema is not JSON: {e}")))?;
-        let validator = jsonschema::validator_for(&schema)
+        // `format` (date-time, email, uuid, …) is enforced, not only annotated.
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
             .map_err(|e| SerdeError::Schema(format!("invalid JSON Schema: {e}")))?;
         Ok(Self { schema, validator })
     }
@@ -32,26 +35,72 @@ impl JsonSchemaCodec {
 
     /// Checks a document; the error names the first failing field and lists every violation.
     pub(crate) fn validate(&self, doc: &Value) -> Result<(), SerdeError> {
-        let errors: Vec<(String, String)> = self
-            .validator
+        let violations = self.violations(doc);
+        match violations.first() {
+            None => Ok(()),
+            Some(first) => Err(SerdeError::field(&first.path, Self::describe(&violations))),
+        }
+    }
+
+    /// Every violation of `doc`, in the validator's order.
+    pub(crate) fn violations(&self, doc: &Value) -> Vec<Violation> {
+        self.validator
             .iter_errors(doc)
-            .map(|e| (e.instance_path().to_string(), e.to_string()))
-            .collect();
-        let Some((first_path, _)) = errors.first() else {
-            return Ok(());
-        };
-        let message = errors
+            .map(|e| Violation {
+                path: e.instance_path().to_string(),
+                keyword: e
+                    .schema_path()
+                    .to_string()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+                message: e.to_string(),
+            })
+            .collect()
+    }
+
+    /// The violations as one message (the first one's, then the others with their pointers);
+    /// it quotes the values.
+    pub(crate) fn describe(violations: &[Violation]) -> String {
+        let first_path = violations.first().map_or("", |v| v.path.as_str());
+        violations
             .iter()
-            .map(|(p, m)| {
-                if p == first_path {
-                    m.clone()
+            .map(|v| {
+                if v.path == first_path {
+                    v.message.clone()
                 } else {
-                    format!("{}: {m}", if p.is_empty() { "(document)" } else { p })
+                    format!("{}: {}", v.field(), v.message)
                 }
             })
             .collect::<Vec<_>>()
-            .join("; ");
-        Err(SerdeError::field(first_path, message))
+            .join("; ")
+    }
+}
+
+/// One broken rule of a JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation {
+    /// JSON pointer of the field (`""` for the whole document).
+    pub path: String,
+    /// The schema keyword broken (`minimum`, `format`, `required`, …).
+    pub keyword: String,
+    /// The validator's message, which may quote the value.
+    pub message: String,
+}
+
+impl Violation {
+    fn field(&self) -> &str {
+        if self.path.is_empty() {
+            "(document)"
+        } else {
+            &self.path
+        }
+    }
+
+    /// The field and the rule, without the value: `/card: pattern`.
+    pub(crate) fn rule(&self) -> String {
+        format!("{}: {}", self.field(), self.keyword)
     }
 }
 
