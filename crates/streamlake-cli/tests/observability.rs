@@ -436,3 +436,84 @@ fn gateway_spans_are_exported_over_otlp_and_records_name_the_request_span() {
         "the record's span was not exported"
     );
 }
+
+#[test]
+fn gateway_logs_of_invalid_events_name_the_field_and_rule_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, dlq) = (
+        new_topic("obs-redact-raw", 1),
+        new_topic("obs-redact-dlq", 1),
+    );
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("card.schema.json"),
+        r#"{"type":"object","properties":{"card":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
+    )
+    .unwrap();
+    let cfg = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{port}\nkafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n    schema: card.schema.json\n",
+            broker().bootstrap
+        ),
+    )
+    .unwrap();
+    let mut child = streamlake()
+        .args([
+            "--log-level",
+            "info",
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "serve exited");
+        assert!(Instant::now() < deadline, "gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let card = "4111111111111111";
+    let body = format!("{{\"order_id\":\"o-1\",\"card\":\"{card}\"}}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /v1/datasets/orders/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 422"), "{resp}");
+    // The caller is told the whole reason; the DLQ keeps the original bytes.
+    assert!(resp.contains("/card"), "{resp}");
+    let dead = consume_json(&dlq, &[]);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["value"], body.as_str());
+    signal(&child, "TERM");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stderr}");
+    assert!(stderr.contains("invalid event dead-lettered"), "{stderr}");
+    assert!(stderr.contains("/card: pattern"), "{stderr}");
+    assert!(
+        !stderr.contains(card),
+        "the card number reached the log:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "0 event(s) accepted, 1 dead-lettered, 0 failed (retriable), 0 rejected (permanent)"
+        ),
+        "{stderr}"
+    );
+}

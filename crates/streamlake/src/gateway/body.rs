@@ -517,4 +517,113 @@ mod tests {
         assert_eq!(raw_at(raw, "/missing"), None);
         assert_eq!(raw_at(raw, "/id/x"), None);
     }
+
+    /// Cases per property: `STREAMLAKE_PROPERTY_CASES` (bench/properties.sh runs many more).
+    fn cases() -> usize {
+        std::env::var("STREAMLAKE_PROPERTY_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000)
+    }
+
+    /// A mutation of a valid body: cut, bytes flipped, punctuation inserted, nesting added.
+    fn mutate(rng: &mut rand_chacha::ChaCha8Rng, base: &str) -> Vec<u8> {
+        use rand::Rng;
+        let mut b = base.as_bytes().to_vec();
+        for _ in 0..rng.random_range(1..4) {
+            match rng.random_range(0..5) {
+                0 if !b.is_empty() => b.truncate(rng.random_range(0..b.len())),
+                1 if !b.is_empty() => {
+                    let i = rng.random_range(0..b.len());
+                    b[i] = rng.random();
+                }
+                2 => {
+                    let i = rng.random_range(0..=b.len());
+                    let c = [b'"', b'{', b'}', b'[', b']', b',', b':', b'\\', b'\n', 0xff]
+                        [rng.random_range(0..10)];
+                    b.insert(i, c);
+                }
+                3 => {
+                    let depth = rng.random_range(1..300);
+                    let mut nested = "[".repeat(depth).into_bytes();
+                    nested.extend_from_slice(&b);
+                    nested.extend(std::iter::repeat_n(b']', depth));
+                    b = nested;
+                }
+                _ => b.extend_from_slice(b",{\"order_id\":\"x\",\"order_id\":1e999}"),
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn property_hostile_bodies_never_panic_and_what_passes_is_json() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed);
+        let bases = [
+            r#"{"order_id":"A","amount":1.5,"items":[{"sku":"x"}]}"#,
+            r#"[{"order_id":"A"},{"order_id":2,"n":{"k":[1,2,{"z":null}]}}]"#,
+            "{\"order_id\":\"A\"}\n{\"order_id\":\"B\"}\n",
+        ];
+        for case in 0..cases() {
+            let bytes = mutate(&mut rng, bases[case % bases.len()]);
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            for layout in [Layout::Json, Layout::Lines] {
+                let Ok(events) = split(layout, text, 1000) else {
+                    continue;
+                };
+                assert!(!events.is_empty() && events.len() <= 1000);
+                for e in events {
+                    // What split passes may still be refused per event (a key twice, nested
+                    // deeper than the parser's limit): then as an invalid event, never a crash,
+                    // and never accepted where plain JSON parsing fails.
+                    let strict = parse_event(e);
+                    let loose = serde_json::from_str::<Value>(e);
+                    match (strict, loose) {
+                        (Ok(v), Ok(w)) => assert_eq!(v, w, "strict and plain parses differ: {e:?}"),
+                        (Ok(_), Err(_)) => {
+                            panic!("strict parse took what plain JSON refuses: {e:?}")
+                        }
+                        (Err(_), _) => {}
+                    }
+                    for p in ["/order_id", "/0", "/n/k/2/z", "/", "/~1"] {
+                        let _ = raw_at(e, p);
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn property_hostile_headers_and_compressed_bytes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xc0de);
+        let valid = gzip(b"{\"a\":1}");
+        for _ in 0..cases() / 10 {
+            let len = rng.random_range(0..40);
+            let header: String = (0..len)
+                .map(|_| char::from(rng.random_range(0x20u8..0x7f)))
+                .collect();
+            if let Ok(v) = HeaderValue::from_str(&header) {
+                let mut h = HeaderMap::new();
+                h.insert(header::CONTENT_TYPE, v.clone());
+                h.insert(header::CONTENT_ENCODING, v);
+                let _ = layout(&h);
+                let _ = encoding(&h);
+            }
+            let mut body = valid.clone();
+            let i = rng.random_range(0..body.len());
+            body[i] = rng.random();
+            body.truncate(rng.random_range(0..=body.len()));
+            for enc in [Encoding::Gzip, Encoding::Zstd] {
+                if let Ok(out) =
+                    read(Body::from(body.clone()), enc, 1000, Duration::from_secs(1)).await
+                {
+                    assert!(out.len() <= 1000);
+                }
+            }
+        }
+    }
 }
