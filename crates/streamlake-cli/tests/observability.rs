@@ -437,36 +437,35 @@ fn gateway_spans_are_exported_over_otlp_and_records_name_the_request_span() {
     );
 }
 
-#[test]
-fn gateway_logs_of_invalid_events_name_the_field_and_rule_never_the_value() {
+/// A `serve` child on a free port with one dataset `orders` (fresh raw and DLQ topics):
+/// `top` and `dataset` are more YAML lines for the file and the dataset, `files` are written
+/// beside it. Returns the child, its address, the topics and the folder.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    dlq: String,
+    _dir: tempfile::TempDir,
+}
+
+fn serve(global: &[&str], top: &str, dataset: &str, files: &[(&str, &str)]) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let (raw, dlq) = (
-        new_topic("obs-redact-raw", 1),
-        new_topic("obs-redact-dlq", 1),
-    );
+    let (raw, dlq) = (new_topic("obs-serve-raw", 1), new_topic("obs-serve-dlq", 1));
     let port = free_port();
-    std::fs::write(
-        dir.path().join("card.schema.json"),
-        r#"{"type":"object","properties":{"card":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
-    )
-    .unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
     let cfg = dir.path().join("gateway.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:{port}\nkafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n    schema: card.schema.json\n",
+            "listen: 127.0.0.1:{port}\n{top}kafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n{dataset}",
             broker().bootstrap
         ),
     )
     .unwrap();
     let mut child = streamlake()
-        .args([
-            "--log-level",
-            "info",
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
+        .args(global)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -478,32 +477,132 @@ fn gateway_logs_of_invalid_events_name_the_field_and_rule_never_the_value() {
         assert!(Instant::now() < deadline, "gateway did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let card = "4111111111111111";
-    let body = format!("{{\"order_id\":\"o-1\",\"card\":\"{card}\"}}");
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(
+    Served {
+        child,
+        addr,
+        dlq,
+        _dir: dir,
+    }
+}
+
+/// One request over its own connection: the whole response as text (a server that answers
+/// before the whole body is sent may close the connection on the rest).
+fn post_events(addr: &str, extra_headers: &str, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let _ = write!(
         s,
-        "POST /v1/datasets/orders/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /v1/datasets/orders/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    );
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 422"), "{resp}");
-    // The caller is told the whole reason; the DLQ keeps the original bytes.
-    assert!(resp.contains("/card"), "{resp}");
-    let dead = consume_json(&dlq, &[]);
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0]["value"], body.as_str());
-    signal(&child, "TERM");
+    resp
+}
+
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+#[test]
+fn gateway_memory_stays_bounded_under_big_idempotent_batches_and_floods_of_tiny_events() {
+    let mut gw = serve(
+        &[],
+        "limits:\n  max_events_per_request: 20000\nidempotency:\n  max_bytes: 2097152\n",
+        "",
+        &[],
+    );
+    let pid = gw.child.id();
+    let before = rss_mib(pid);
+    let batch: String = (0..20_000)
+        .map(|i| format!("{{\"order_id\":\"k{}\",\"n\":{i}}}\n", i % 10))
+        .collect();
+    let mut peak: f64 = 0.0;
+    for round in 0..12 {
+        let resp = post_events(
+            &gw.addr,
+            &format!("Idempotency-Key: mem-{round}\r\n"),
+            &batch,
+        );
+        assert!(
+            resp.starts_with("HTTP/1.1 200"),
+            "{}",
+            &resp[..resp.len().min(300)]
+        );
+        peak = peak.max(rss_mib(pid));
+    }
+    // 8 bodies of 120,000 tiny events at once: refused for their event count, not held.
+    let flood: String = (0..120_000).map(|_| "{\"x\":1}\n").collect();
+    assert_eq!(flood.len(), 960_000);
+    let addr = gw.addr.clone();
+    let floods: Vec<_> = (0..8)
+        .map(|_| {
+            let (addr, flood) = (addr.clone(), flood.clone());
+            std::thread::spawn(move || post_events(&addr, "", &flood))
+        })
+        .collect();
+    for f in floods {
+        let resp = f.join().unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.1 413"),
+            "{}",
+            &resp[..resp.len().min(300)]
+        );
+    }
+    peak = peak.max(rss_mib(pid));
+    signal(&gw.child, "TERM");
     let mut stderr = String::new();
-    child
+    gw.child
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    assert!(child.wait().unwrap().success(), "{stderr}");
+    assert!(gw.child.wait().unwrap().success(), "{stderr}");
+    assert!(stderr.contains("240000 event(s) accepted"), "{stderr}");
+    // Unbounded replay entries of whole responses took 40 such requests past 700 MiB.
+    eprintln!("serve resident memory: {before:.1} MiB idle, {peak:.1} MiB at the most");
+    assert!(
+        peak - before < 200.0,
+        "resident memory grew from {before:.0} to {peak:.0} MiB"
+    );
+}
+
+#[test]
+fn gateway_logs_of_invalid_events_name_the_field_and_rule_never_the_value() {
+    let mut gw = serve(
+        &["--log-level", "info"],
+        "",
+        "    schema: card.schema.json\n",
+        &[(
+            "card.schema.json",
+            r#"{"type":"object","properties":{"card":{"type":"string","pattern":"^[0-9]{4}$"}}}"#,
+        )],
+    );
+    let card = "4111111111111111";
+    let body = format!("{{\"order_id\":\"o-1\",\"card\":\"{card}\"}}");
+    let resp = post_events(&gw.addr, "", &body);
+    assert!(resp.starts_with("HTTP/1.1 422"), "{resp}");
+    // The caller is told the whole reason; the DLQ keeps the original bytes.
+    assert!(resp.contains("/card"), "{resp}");
+    let dead = consume_json(&gw.dlq, &[]);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["value"], body.as_str());
+    signal(&gw.child, "TERM");
+    let mut stderr = String::new();
+    gw.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(gw.child.wait().unwrap().success(), "{stderr}");
     assert!(stderr.contains("invalid event dead-lettered"), "{stderr}");
     assert!(stderr.contains("/card: pattern"), "{stderr}");
     assert!(

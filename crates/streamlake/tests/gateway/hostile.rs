@@ -575,3 +575,71 @@ async fn with_kafka_away_requests_meet_their_deadline_and_then_fail_fast() {
         "not fast: {took:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_503_with_the_same_key_writes_each_event_once_with_its_first_ingestion_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let tansu = start_persistent_broker(port, dir.path());
+    let mut kafka = Config::with_bootstrap(&tansu.addr);
+    kafka.producer.request_timeout_ms = 500;
+    // tansu 0.6.0's SQLite storage fails a producer id issued before its restart (see
+    // broker_down_is_503_and_requests_succeed_after_restart).
+    kafka.producer.enable_idempotence = false;
+    kafka.producer.circuit.open_ms = 300;
+    let rig = rig_with(
+        kafka,
+        Some(&tansu.addr),
+        1 << 20,
+        "",
+        "limits:\n  request_timeout_ms: 1500\n",
+    )
+    .await;
+    tansu.kill();
+    let body = batch("RETRY", 3);
+    let key = [("idempotency-key", "retry-1")];
+    let (s, _, first) = post(&rig, "orders", "application/x-ndjson", &body, &key).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{first}");
+    let ids: Vec<&str> = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ingestion_id"].as_str().unwrap())
+        .collect();
+    let tansu = start_persistent_broker(port, dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let last = loop {
+        let (s, _, b) = post(&rig, "orders", "application/x-ndjson", &body, &key).await;
+        if s == StatusCode::OK {
+            break b;
+        }
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still 503 a minute after the restart: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let again: Vec<&str> = last["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ingestion_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, again, "a retry keeps each event's ingestion id");
+    // Once more: now a replay, nothing written.
+    let (s, h, b) = post(&rig, "orders", "application/x-ndjson", &body, &key).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(b["results"], last["results"]);
+    let records = common::read_on(&tansu.addr, &rig.raw, 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let records_after = common::read_on(&tansu.addr, &rig.raw, records.len()).await;
+    assert_eq!(records_after.len(), 3, "each event once");
+    let written: Vec<&str> = records_after
+        .iter()
+        .map(|r| header(r, "ingestion_id"))
+        .collect();
+    assert_eq!(written, ids);
+    assert_eq!(seqs(&records_after), [0, 1, 2]);
+}
