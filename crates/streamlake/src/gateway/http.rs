@@ -56,6 +56,41 @@ pub struct ServeReport {
     pub dropped_connections: usize,
 }
 
+/// Descriptors kept free for the Kafka client, the listener and log files.
+const DESCRIPTOR_RESERVE: usize = 64;
+
+/// `wanted`, or fewer if the process may not open that many descriptors (the soft
+/// `RLIMIT_NOFILE`, read from `/proc/self/limits`), so that connections can never take the
+/// descriptors the Kafka client needs.
+fn within_descriptor_limit(wanted: usize) -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| descriptor_limit(&text));
+    match limit {
+        Some(limit) if wanted + DESCRIPTOR_RESERVE > limit => {
+            let capped = limit.saturating_sub(DESCRIPTOR_RESERVE).max(1);
+            tracing::warn!(
+                max_connections = wanted,
+                descriptor_limit = limit,
+                capped,
+                "http.max_connections is above what the open-files limit allows; raise the limit (ulimit -n, LimitNOFILE=) to serve more connections"
+            );
+            capped
+        }
+        _ => wanted,
+    }
+}
+
+/// The soft limit in a `/proc/<pid>/limits` text.
+fn descriptor_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then stops within the shutdown
 /// deadline.
 pub async fn serve(
@@ -64,7 +99,8 @@ pub async fn serve(
     config: &HttpConfig,
     shutdown: impl Future<Output = ()>,
 ) -> ServeReport {
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let max_connections = within_descriptor_limit(config.max_connections.max(1));
+    let slots = Arc::new(Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -101,13 +137,32 @@ pub async fn serve(
     }
     drop(listener);
     let deadline = Duration::from_millis(config.shutdown_timeout_ms);
-    let open = config.max_connections.max(1) - slots.available_permits();
+    let open = max_connections - slots.available_permits();
     tokio::select! {
         () = graceful.shutdown() => ServeReport { dropped_connections: 0 },
         () = tokio::time::sleep(deadline) => {
-            let dropped = config.max_connections.max(1) - slots.available_permits();
+            let dropped = max_connections - slots.available_permits();
             tracing::warn!(open, dropped, "shutdown deadline passed: closing the connections still open");
             ServeReport { dropped_connections: dropped }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_stay_within_the_open_files_limit() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\nMax processes             95000                95000                processes\nMax open files            1024                 524288               files\n";
+        assert_eq!(descriptor_limit(text), Some(1024));
+        assert_eq!(
+            descriptor_limit("Max open files  unlimited  unlimited  files"),
+            None
+        );
+        assert_eq!(descriptor_limit(""), None);
+        // This process's own limit is read, and a small wish is kept.
+        assert_eq!(within_descriptor_limit(10), 10);
+        assert!(within_descriptor_limit(usize::MAX / 2) < usize::MAX / 2);
     }
 }
