@@ -359,7 +359,8 @@ fn config_check_reports_every_problem() {
     let out = run(&["config", "check", good.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("producer.properties.\"no.such.thing\": librdkafka rejects"),
+        text(&out.stderr)
+            .contains("producer.properties.\"no.such.thing\": librdkafka has no property"),
         "{}",
         text(&out.stderr)
     );
@@ -1879,6 +1880,159 @@ fn a_second_signal_exits_at_once_with_every_record_in_the_spool() {
             ns,
             (0..lines as u64).filter(|n| n % 5 == k).collect::<Vec<_>>(),
             "key k{k}"
+        );
+    }
+}
+
+#[test]
+fn no_secret_reaches_the_output_of_failing_commands() {
+    const SECRET: &str = "s3cr3t-XyZzy";
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.display().to_string()
+    };
+    let files = [
+        (
+            write(
+                "typo.yaml",
+                format!("producer:\n  properties:\n    sasl.pasword: {SECRET}\n"),
+            ),
+            "producer.properties.\"sasl.pasword\"",
+        ),
+        (
+            write(
+                "quote.yaml",
+                format!("security:\n  sasl_password: \"{SECRET}\n"),
+            ),
+            "line 3 column 1",
+        ),
+        (
+            write("tag.yaml", format!("security:\n  sasl_password: !!int {SECRET}\n")),
+            "line 2 column 18",
+        ),
+        (
+            write(
+                "int.yaml",
+                "security:\n  protocol: sasl_ssl\n  sasl_mechanism: PLAIN\n  sasl_username: u\n  sasl_password: 1234567890\n".into(),
+            ),
+            "security.sasl_password: invalid type",
+        ),
+        (
+            write(
+                "broken.json",
+                format!("{{\"security\": {{\"sasl_password\": \"{SECRET}\" \"x\": 1}}}}"),
+            ),
+            "line 1 column",
+        ),
+        (
+            write("bare.toml", format!("[security]\nsasl_password = {SECRET}\n")),
+            "line 2 column 17",
+        ),
+        (
+            write(
+                "spaced.toml",
+                format!("[properties]\n\"sasl.password \" = \"{SECRET}\"\n"),
+            ),
+            "properties.\"sasl.password \": the property name has spaces around it",
+        ),
+        (
+            write(
+                "client.properties",
+                format!("bootstrap.servers=a:9092\nSASL.PASSWORD={SECRET}\nsasl.jaas.config={SECRET}\nssl.key.pasword={SECRET}\n"),
+            ),
+            "line 3 `sasl.jaas.config`: unsupported login module",
+        ),
+    ];
+    let b = unreachable_bootstrap();
+    let produce = |extra: &[&str]| {
+        let mut args = vec!["produce", "-b", b.as_str(), "-t", "never"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let x = |p: &str| format!("{p}={SECRET}");
+    let mut cases: Vec<(Vec<String>, Vec<(&str, String)>, String)> = vec![
+        (
+            produce(&["-X", &x("SASL.PASSWORD")]),
+            vec![],
+            "property names are lower-case: `sasl.password`".into(),
+        ),
+        (
+            produce(&["-X", &x("sasl.pasword")]),
+            vec![],
+            "did you mean `sasl.password`?".into(),
+        ),
+        (
+            produce(&["-X", &x("Sasl.Password")]),
+            vec![],
+            "properties.\"Sasl.Password\"".into(),
+        ),
+        (
+            produce(&["-X", &x("sasl.password ")]),
+            vec![],
+            "properties.\"sasl.password \": the property name has spaces around it; write `sasl.password`".into(),
+        ),
+        (
+            produce(&["-X", SECRET]),
+            vec![],
+            "-X number 1 of 1: expected KEY=VALUE".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_PROPERTIES__SASL_PASWORD", SECRET.to_owned())],
+            "properties.\"sasl.pasword\"".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_SECURITY__SASL_PASSWORD", SECRET.to_owned())],
+            "security.sasl_password: is set but security.protocol is plaintext".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_SECURITY__SASL_PASWROD", SECRET.to_owned())],
+            "did you mean `security.sasl_password`?".into(),
+        ),
+        (
+            ["config", "show", "-X", &x("sasl.password ")]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            "the property name has spaces around it".into(),
+        ),
+        (
+            ["config", "show", "--librdkafka", "-X", &x("ssl.key.pasword")]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            "properties.\"ssl.key.pasword\"".into(),
+        ),
+    ];
+    for (file, needle) in &files {
+        cases.push((
+            ["config", "check", file.as_str()]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            (*needle).to_owned(),
+        ));
+        cases.push((
+            produce(&["--config", file.as_str()]),
+            vec![],
+            (*needle).to_owned(),
+        ));
+    }
+    for (args, env, needle) in &cases {
+        let out = run_with(streamlake().args(args).envs(env.iter().cloned()), "line\n");
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{args:?} {env:?} shows the secret:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(needle.as_str()),
+            "{args:?}: `{needle}` not in\n{stderr}"
         );
     }
 }

@@ -6,10 +6,15 @@
 //!   (YAML, TOML, or a Java-style `client.properties`), environment variables (`STREAMLAKE_`
 //!   prefix, `__` between nested keys), then command-line flags. [`LoadedConfig`] remembers which
 //!   layer set each value, for `streamlake config show`.
-//! - Unknown keys, values of the wrong type and conflicting settings are all reported together,
-//!   each with its key path, before any client is created ([`ConfigError::Invalid`]).
+//! - Unknown keys, values of the wrong type, conflicting settings and every property librdkafka
+//!   refuses are all reported together, each with its key path, before any client is created
+//!   ([`ConfigError::Invalid`]).
 //! - Secrets ([`Secret`] fields and sensitive librdkafka properties) never appear in `Debug`
-//!   output or in [`LoadedConfig::show`].
+//!   output or in [`LoadedConfig::show`]. No error, note or listing shows the value of an
+//!   unknown or mistyped property, nor of a secret of the wrong type; whether a name holds a
+//!   secret is judged after trimming and lower-casing, and by its parts, misspelled ones too
+//!   ([`is_sensitive_property`]). A property name with spaces around it is refused, by name.
+//!   Syntax errors in config files give the line and column, never the source line.
 //! - Any librdkafka property can still be set through a `properties` map (shared, producer-only
 //!   or consumer-only); a property that duplicates a typed setting is a conflict, not a silent
 //!   override.
