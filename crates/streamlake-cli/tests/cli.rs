@@ -2036,3 +2036,50 @@ fn no_secret_reaches_the_output_of_failing_commands() {
         );
     }
 }
+
+#[test]
+fn config_check_reports_librdkafka_objections_with_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "bootstrap_servers: nohost\nproducer:\n  lingr_ms: 5\n  partitioner: sideways\n  properties:\n    no.such.thing: 1\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", "--json", bad.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["ok"], false);
+    let keys: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "producer.lingr_ms",
+            "bootstrap_servers",
+            "producer.properties.\"no.such.thing\"",
+            "producer.partitioner"
+        ]
+    );
+    let messages = report["problems"].to_string();
+    assert!(
+        messages.contains("librdkafka rejects `partitioner`"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("librdkafka has no property `no.such.thing`"),
+        "{messages}"
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "bootstrap_servers = \"a:9092\"\n").unwrap();
+    let out = run(&["config", "check", "--json", good.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["problems"], serde_json::json!([]));
+}
