@@ -1922,6 +1922,9 @@ fn raw_values(topic: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// A command's arguments, its environment, and a text its error must contain.
+type FailingRun = (Vec<String>, Vec<(&'static str, String)>, String);
+
 #[test]
 fn no_secret_reaches_the_output_of_failing_commands() {
     const SECRET: &str = "s3cr3t-XyZzy";
@@ -1990,7 +1993,7 @@ fn no_secret_reaches_the_output_of_failing_commands() {
         args.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
     let x = |p: &str| format!("{p}={SECRET}");
-    let mut cases: Vec<(Vec<String>, Vec<(&str, String)>, String)> = vec![
+    let mut cases: Vec<FailingRun> = vec![
         (
             produce(&["-X", &x("SASL.PASSWORD")]),
             vec![],
