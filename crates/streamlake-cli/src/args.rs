@@ -36,10 +36,15 @@ impl KafkaArgs {
         if let Some(url) = &self.schema_registry {
             loader = loader.flag("schema_registry.url", url.as_str(), "--schema-registry");
         }
-        for p in &self.properties {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("-X {p}: expected KEY=VALUE"))?;
+        for (i, p) in self.properties.iter().enumerate() {
+            // Not echoed: an argument without `=` may be a secret typed in the wrong place.
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "-X number {} of {}: expected KEY=VALUE, found no `=` (the argument is not shown)",
+                    i + 1,
+                    self.properties.len()
+                )
+            })?;
             loader = loader.property("properties", k, v, "-X");
         }
         Ok(loader)

@@ -45,6 +45,9 @@ pub fn record(outcome: &str, line: usize, ingestion_id: Option<&str>, reason: &d
     if json() {
         tracing::warn!(target: TARGET, outcome, line, ingestion_id, reason = %reason, "record {outcome}");
     } else {
+        // The reason may quote the input: its control characters are shown, not sent.
+        let reason = reason.to_string();
+        let reason = streamlake::logging::escape_control(&reason);
         match ingestion_id {
             Some(id) => eprintln!("{outcome}: line {line} (ingestion_id {id}): {reason}"),
             None => eprintln!("{outcome}: line {line}: {reason}"),

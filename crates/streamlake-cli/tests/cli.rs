@@ -359,7 +359,8 @@ fn config_check_reports_every_problem() {
     let out = run(&["config", "check", good.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("producer.properties.\"no.such.thing\": librdkafka rejects"),
+        text(&out.stderr)
+            .contains("producer.properties.\"no.such.thing\": librdkafka has no property"),
         "{}",
         text(&out.stderr)
     );
@@ -1881,4 +1882,417 @@ fn a_second_signal_exits_at_once_with_every_record_in_the_spool() {
             "key k{k}"
         );
     }
+}
+
+/// Runs the binary with `stdin` as raw bytes.
+fn run_bytes(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // Written from a thread: the command may stop reading (and exit) before the input ends.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// The raw values of a one-partition topic, as `consume --print value` writes them.
+fn raw_values(topic: &str) -> Vec<u8> {
+    let out = run(
+        &[
+            "consume",
+            "-b",
+            &broker().bootstrap,
+            "-t",
+            topic,
+            "--print",
+            "value",
+            "--exit-at-end",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out.stdout
+}
+
+/// A command's arguments, its environment, and a text its error must contain.
+type FailingRun = (Vec<String>, Vec<(&'static str, String)>, String);
+
+#[test]
+fn no_secret_reaches_the_output_of_failing_commands() {
+    const SECRET: &str = "s3cr3t-XyZzy";
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.display().to_string()
+    };
+    let files = [
+        (
+            write(
+                "typo.yaml",
+                format!("producer:\n  properties:\n    sasl.pasword: {SECRET}\n"),
+            ),
+            "producer.properties.\"sasl.pasword\"",
+        ),
+        (
+            write(
+                "quote.yaml",
+                format!("security:\n  sasl_password: \"{SECRET}\n"),
+            ),
+            "line 3 column 1",
+        ),
+        (
+            write("tag.yaml", format!("security:\n  sasl_password: !!int {SECRET}\n")),
+            "line 2 column 18",
+        ),
+        (
+            write(
+                "int.yaml",
+                "security:\n  protocol: sasl_ssl\n  sasl_mechanism: PLAIN\n  sasl_username: u\n  sasl_password: 1234567890\n".into(),
+            ),
+            "security.sasl_password: invalid type",
+        ),
+        (
+            write(
+                "broken.json",
+                format!("{{\"security\": {{\"sasl_password\": \"{SECRET}\" \"x\": 1}}}}"),
+            ),
+            "line 1 column",
+        ),
+        (
+            write("bare.toml", format!("[security]\nsasl_password = {SECRET}\n")),
+            "line 2 column 17",
+        ),
+        (
+            write(
+                "spaced.toml",
+                format!("[properties]\n\"sasl.password \" = \"{SECRET}\"\n"),
+            ),
+            "properties.\"sasl.password \": the property name has spaces around it",
+        ),
+        (
+            write(
+                "client.properties",
+                format!("bootstrap.servers=a:9092\nSASL.PASSWORD={SECRET}\nsasl.jaas.config={SECRET}\nssl.key.pasword={SECRET}\n"),
+            ),
+            "line 3 `sasl.jaas.config`: unsupported login module",
+        ),
+    ];
+    let b = unreachable_bootstrap();
+    let produce = |extra: &[&str]| {
+        let mut args = vec!["produce", "-b", b.as_str(), "-t", "never"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let x = |p: &str| format!("{p}={SECRET}");
+    let mut cases: Vec<FailingRun> = vec![
+        (
+            produce(&["-X", &x("SASL.PASSWORD")]),
+            vec![],
+            "property names are lower-case: `sasl.password`".into(),
+        ),
+        (
+            produce(&["-X", &x("sasl.pasword")]),
+            vec![],
+            "did you mean `sasl.password`?".into(),
+        ),
+        (
+            produce(&["-X", &x("Sasl.Password")]),
+            vec![],
+            "properties.\"Sasl.Password\"".into(),
+        ),
+        (
+            produce(&["-X", &x("sasl.password ")]),
+            vec![],
+            "properties.\"sasl.password \": the property name has spaces around it; write `sasl.password`".into(),
+        ),
+        (
+            produce(&["-X", SECRET]),
+            vec![],
+            "-X number 1 of 1: expected KEY=VALUE".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_PROPERTIES__SASL_PASWORD", SECRET.to_owned())],
+            "properties.\"sasl.pasword\"".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_SECURITY__SASL_PASSWORD", SECRET.to_owned())],
+            "security.sasl_password: is set but security.protocol is plaintext".into(),
+        ),
+        (
+            produce(&[]),
+            vec![("STREAMLAKE_SECURITY__SASL_PASWROD", SECRET.to_owned())],
+            "did you mean `security.sasl_password`?".into(),
+        ),
+        (
+            ["config", "show", "-X", &x("sasl.password ")]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            "the property name has spaces around it".into(),
+        ),
+        (
+            ["config", "show", "--librdkafka", "-X", &x("ssl.key.pasword")]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            "properties.\"ssl.key.pasword\"".into(),
+        ),
+    ];
+    for (file, needle) in &files {
+        cases.push((
+            ["config", "check", file.as_str()]
+                .map(str::to_owned)
+                .to_vec(),
+            vec![],
+            (*needle).to_owned(),
+        ));
+        cases.push((
+            produce(&["--config", file.as_str()]),
+            vec![],
+            (*needle).to_owned(),
+        ));
+    }
+    for (args, env, needle) in &cases {
+        let out = run_with(streamlake().args(args).envs(env.iter().cloned()), "line\n");
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{args:?} {env:?} shows the secret:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(needle.as_str()),
+            "{args:?}: `{needle}` not in\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_check_reports_librdkafka_objections_with_the_other_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "bootstrap_servers: nohost\nproducer:\n  lingr_ms: 5\n  partitioner: sideways\n  properties:\n    no.such.thing: 1\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", "--json", bad.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["ok"], false);
+    let keys: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "producer.lingr_ms",
+            "bootstrap_servers",
+            "producer.properties.\"no.such.thing\"",
+            "producer.partitioner"
+        ]
+    );
+    let messages = report["problems"].to_string();
+    assert!(
+        messages.contains("librdkafka rejects `partitioner`"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("librdkafka has no property `no.such.thing`"),
+        "{messages}"
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "bootstrap_servers = \"a:9092\"\n").unwrap();
+    let out = run(&["config", "check", "--json", good.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_sent_as_they_are_and_skipped_where_text_is_needed() {
+    let b = &broker().bootstrap;
+    // The default byte mode: every line lands with its exact bytes, in order.
+    let t = new_topic("cli-bytes", 1);
+    let input: &[u8] = b"plain\n\xff\xfebin\x00ary\ncaf\xe9 cr\r\nlast\n";
+    let out = run_bytes(streamlake().args(["produce", "-b", b, "-t", &t]), input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("4 delivered, 0 failed, 0 skipped"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        raw_values(&t),
+        b"plain\n\xff\xfebin\x00ary\ncaf\xe9 cr\nlast\n"
+    );
+
+    // Split at a key separator, bytes still as they are.
+    let t = new_topic("cli-bytes-key", 1);
+    let out = run_bytes(
+        streamlake().args(["produce", "-b", b, "-t", &t, "--key-separator", "\\t"]),
+        b"k\xff\tv\xfe\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records = consume_json(&t, &[]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["key"], "a/8=", "base64 of k\\xff");
+    assert_eq!(records[0]["key_encoding"], "base64");
+    assert_eq!(records[0]["value"], "dv4=", "base64 of v\\xfe");
+
+    // JSON lines must be text: with skip, the bad line is named and the later ones are sent.
+    let t = new_topic("cli-bytes-jsonl", 1);
+    let input: &[u8] = b"{\"n\":1}\n{\"n\":\"\xff\"}\n{\"n\":3}\n{\"n\":4}\n";
+    let out = run_bytes(
+        streamlake().args([
+            "produce",
+            "-b",
+            b,
+            "-t",
+            &t,
+            "--format",
+            "jsonl",
+            "--on-error",
+            "skip",
+        ]),
+        input,
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped: line 2: not valid UTF-8 (from byte 6 of the line)"),
+        "{err}"
+    );
+    assert!(err.contains("3 delivered, 0 failed, 1 skipped"), "{err}");
+    // Without skip the run stops there, naming the line; what came before is delivered.
+    let out = run_bytes(
+        streamlake().args(["produce", "-b", b, "-t", &t, "--format", "jsonl"]),
+        input,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("line 2: not valid UTF-8"), "{err}");
+    assert!(err.contains("1 delivered"), "{err}");
+    assert_eq!(
+        raw_values(&t),
+        b"{\"n\":1}\n{\"n\":3}\n{\"n\":4}\n{\"n\":1}\n"
+    );
+}
+
+#[test]
+fn a_line_longer_than_the_largest_message_is_refused_and_the_rest_sent() {
+    let b = &broker().bootstrap;
+    let t = new_topic("cli-long", 1);
+    let mut input = b"first\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 3_000_000));
+    input.extend_from_slice(b"\nsecond\n");
+    input.extend(std::iter::repeat_n(b'y', 1_000_001));
+    input.extend_from_slice(b"\nlast\n");
+    let out = run_bytes(
+        streamlake().args(["produce", "-b", b, "-t", &t, "--on-error", "skip"]),
+        &input,
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped: line 2: 3000000 bytes, longer than the largest message that can be sent (1000000 bytes, producer message.max.bytes)"),
+        "{err}"
+    );
+    assert!(err.contains("skipped: line 4: 1000001 bytes"), "{err}");
+    assert!(err.contains("3 delivered, 0 failed, 2 skipped"), "{err}");
+    assert_eq!(raw_values(&t), b"first\nsecond\nlast\n");
+
+    // The limit is the effective message.max.bytes; without skip the run stops at the line.
+    let t = new_topic("cli-long-max", 1);
+    let out = run_bytes(
+        streamlake()
+            .args(["produce", "-b", b, "-t", &t])
+            .env("STREAMLAKE_PRODUCER__PROPERTIES__MESSAGE_MAX_BYTES", "4000")
+            .env("STREAMLAKE_PRODUCER__BATCH_SIZE_BYTES", "4000"),
+        format!("ok\n{}\nnever\n", "z".repeat(4001)).as_bytes(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "line 2: 4001 bytes, longer than the largest message that can be sent (4000 bytes"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("1 delivered"), "{err}");
+    assert_eq!(raw_values(&t), b"ok\n");
+}
+
+#[test]
+fn flags_that_cannot_work_are_refused_before_anything_is_sent() {
+    let b = &broker().bootstrap;
+    let t = new_topic("cli-flags", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let avsc = schema_file(
+        &dir,
+        "order.avsc",
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}"#,
+    );
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--value-schema", &avsc],
+            "--value-schema is given but --value-format bytes takes no schema",
+        ),
+        (
+            &["--value-format", "json", "--value-schema", &avsc],
+            "--value-format json takes no schema",
+        ),
+        (
+            &["--key-format", "string", "--key-schema", &avsc],
+            "--key-schema is given but --key-format string takes no schema",
+        ),
+        (
+            &["--key-separator", ""],
+            "--key-separator: the key separator is empty",
+        ),
+        (
+            &["--format", "jsonl", "--key-field", "order_id"],
+            "--key-field: the key field `order_id` is not a JSON pointer",
+        ),
+        (
+            &[
+                "--value-format",
+                "avro",
+                "--value-schema",
+                &avsc,
+                "--value-message",
+                "shop.Order",
+            ],
+            "--value-message names a Protobuf message but --value-format is avro",
+        ),
+    ];
+    for (flags, needle) in cases {
+        let out = run_with(
+            streamlake()
+                .args(["produce", "-b", b, "-t", &t])
+                .args(flags),
+            "{\"order_id\":\"a\"}\n",
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(err.contains(needle), "{flags:?}: `{needle}` not in {err}");
+        assert!(!err.contains("delivered"), "{flags:?}: {err}");
+    }
+    assert!(consume_json(&t, &[]).is_empty());
 }

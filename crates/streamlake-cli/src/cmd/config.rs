@@ -18,10 +18,15 @@ pub enum ConfigCommand {
         #[arg(long)]
         librdkafka: bool,
     },
-    /// Validate a config file (with the built-in defaults) and report every problem by key path
+    /// Validate a config file (with the built-in defaults) and report every problem by key
+    /// path, librdkafka's objections included, all at once
     Check {
         /// The file: YAML, TOML or client.properties
         file: PathBuf,
+        /// Print the result as one JSON object on stdout:
+        /// {"file", "ok", "problems": [{"key", "message"}], "notes"}
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -44,24 +49,45 @@ pub fn run(c: ConfigCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ConfigCommand::Check { file } => {
-            let problems = match ConfigLoader::new().file(&file).load() {
-                Ok(loaded) => {
-                    crate::args::print_notes(&loaded);
-                    loaded.config.check_with_librdkafka()
-                }
-                Err(ConfigError::Invalid(problems)) => problems,
+        ConfigCommand::Check { file, json } => {
+            let (problems, notes) = match ConfigLoader::new().file(&file).load() {
+                Ok(loaded) => (Vec::new(), loaded.notes),
+                Err(ConfigError::Invalid(problems)) => (problems, Vec::new()),
                 Err(e) => return Err(e.into()),
             };
+            let code = if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            if json {
+                let problems: Vec<_> = problems
+                    .iter()
+                    .map(|p| serde_json::json!({"key": p.key, "message": p.message}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": file.display().to_string(),
+                        "ok": problems.is_empty(),
+                        "problems": problems,
+                        "notes": notes,
+                    })
+                );
+                return Ok(code);
+            }
+            for note in &notes {
+                say!("note: {note}");
+            }
             if problems.is_empty() {
                 println!("{}: ok", file.display());
-                return Ok(ExitCode::SUCCESS);
+                return Ok(code);
             }
             say!("{}: {} problem(s)", file.display(), problems.len());
             for p in problems {
                 say!("  {}: {}", p.key, p.message);
             }
-            Ok(ExitCode::FAILURE)
+            Ok(code)
         }
     }
 }

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use streamlake::io::{parse_header, InputFormat, KeySource, LineParser};
+use streamlake::config::ClientKind;
+use streamlake::io::{
+    parse_header, InputError, InputFormat, KeySource, Line, LineParser, LineReader,
+};
 use streamlake::producer::{
     Accepted, ProduceError, SendError, SpoolingProducer, TransactionalProducer,
 };
@@ -116,6 +119,9 @@ pub struct ProduceArgs {
     transaction_records: usize,
 }
 
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
 /// The producer of one run: plain, or spooling when `--spool-dir` is given.
 enum Sink {
     Plain(Producer),
@@ -218,7 +224,53 @@ impl TxnSink {
     }
 }
 
+/// The name of a format as the flags spell it.
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Bytes => "bytes",
+        Format::String => "string",
+        Format::Json => "json",
+        Format::Avro => "avro",
+        Format::Protobuf => "protobuf",
+        Format::JsonSchema => "json-schema",
+    }
+}
+
+/// Refuses flags that would be ignored or could never work, before anything is read or sent.
+fn check_flags(a: &ProduceArgs, key: &KeySource) -> anyhow::Result<()> {
+    for (what, format, schema) in [
+        ("value", a.value_format, &a.value_schema),
+        ("key", a.key_format, &a.key_schema),
+    ] {
+        if schema.is_some() && !format.uses_registry() {
+            anyhow::bail!(
+                "--{what}-schema is given but --{what}-format {} takes no schema; use avro, protobuf or json-schema, or drop --{what}-schema",
+                format_name(format)
+            );
+        }
+    }
+    if a.value_message.is_some() && a.value_format != Format::Protobuf {
+        anyhow::bail!(
+            "--value-message names a Protobuf message but --value-format is {}",
+            format_name(a.value_format)
+        );
+    }
+    let flag = match key {
+        KeySource::Separator(_) => "--key-separator",
+        _ => "--key-field",
+    };
+    key.check().map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+    Ok(())
+}
+
 pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
+    let key = match (&a.key_field, &a.key, &a.key_separator) {
+        (Some(p), _, _) => KeySource::Field(p.clone()),
+        (_, Some(k), _) => KeySource::Fixed(k.clone().into()),
+        (_, _, Some(sep)) => KeySource::Separator(sep.replace("\\t", "\t")),
+        _ => KeySource::None,
+    };
+    check_flags(&a, &key)?;
     let mut loader = a.kafka.loader()?;
     if let Some(c) = &a.compression {
         loader = loader.flag("producer.compression", c.as_str(), "--compression");
@@ -238,12 +290,13 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     }
     let loaded = loader.load()?;
     print_notes(&loaded);
-    let key = match (&a.key_field, &a.key, &a.key_separator) {
-        (Some(p), _, _) => KeySource::Field(p.clone()),
-        (_, Some(k), _) => KeySource::Fixed(k.clone().into()),
-        (_, _, Some(sep)) => KeySource::Separator(sep.replace("\\t", "\t")),
-        _ => KeySource::None,
-    };
+    // No line longer than the largest message the producer may send is held in memory.
+    let max_line = loaded
+        .config
+        .client_config(ClientKind::Producer)?
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
     let headers = a
         .headers
         .iter()
@@ -350,9 +403,9 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     )?;
 
     // Reading happens on its own thread so a signal is noticed even while stdin is idle.
-    let (tx, rx) = sync_channel::<std::io::Result<String>>(1024);
+    let (tx, rx) = sync_channel::<std::io::Result<Line>>(1024);
     std::thread::spawn(move || {
-        for line in reader.lines() {
+        for line in LineReader::new(reader, max_line) {
             let failed = line.is_err();
             if tx.send(line).is_err() || failed {
                 break;
@@ -383,10 +436,18 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             Err(RecvTimeoutError::Disconnected) => break,
         };
         line_no += 1;
-        let parsed = parser
-            .parse(line_no, &line)
+        let line = match line {
+            Line::Bytes(bytes) => Ok(bytes),
+            Line::TooLong { len } => Err(InputError::TooLong {
+                line: line_no,
+                len,
+                max: max_line,
+            }),
+        };
+        let parsed = line
+            .and_then(|line| Ok((parser.parse_bytes(line_no, &line)?, line)))
             .map_err(|e| e.to_string())
-            .and_then(|r| match r {
+            .and_then(|(r, line)| match r {
                 Some(mut r) => {
                     if a.value_format != Format::Bytes {
                         let value = r.value.take().unwrap_or_default();
@@ -397,8 +458,9 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
                     }
                     if a.key_format != Format::Bytes {
                         if let Some(key) = r.key.take() {
+                            let text = String::from_utf8_lossy(&line);
                             let bytes =
-                                serialize_key(&key_serializer, &a.topic, &parser.key, &line, &key)
+                                serialize_key(&key_serializer, &a.topic, &parser.key, &text, &key)
                                     .map_err(|e| format!("line {line_no}: key: {e}"))?;
                             r.key = Some(bytes.into());
                         }
@@ -422,6 +484,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             Err(e) => {
+                let e = streamlake::logging::escape_control(&e);
                 crate::out::error(format_args!(
                     "{e} (use --on-error skip to go on past bad lines)"
                 ));

@@ -26,15 +26,56 @@ const SENSITIVE: &[&str] = &[
     "ssl.key.pem",
     "sasl.oauthbearer.config",
     "sasl.jaas.config",
+    "basic.auth.user.info",
 ];
 
-/// Whether a librdkafka property (or a StreamLake key) holds a secret.
+/// Words that mark a name as holding a secret, also when misspelled by a letter or two (a
+/// mistyped secret property is still a secret).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "jaas",
+    "credential",
+    "credentials",
+    "apikey",
+    "keytab",
+    "private",
+];
+
+/// Whether a librdkafka property (or a StreamLake key) holds a secret. The name is judged
+/// after trimming and lower-casing, and by its parts (split at `.`, `_`, `-` and spaces): a
+/// part that is, contains or is an edit or two away from `password`, `secret`, `token`,
+/// `jaas`, `credential`, … (two for the long words, one for the short) marks a secret, as do `pass`/`pwd`, a key's PEM (`key` and `pem`)
+/// and user info (`user` and `info`). It errs on the side of hiding.
 pub fn is_sensitive_property(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SENSITIVE.contains(&key.as_str())
-        || key.ends_with("password")
-        || key.ends_with("secret")
-        || key.contains("token")
+    let key = key.trim().to_ascii_lowercase();
+    if SENSITIVE.contains(&key.as_str()) {
+        return true;
+    }
+    let squashed: String = key.chars().filter(char::is_ascii_alphanumeric).collect();
+    if SECRET_WORDS.iter().any(|w| squashed.contains(w)) {
+        return true;
+    }
+    let parts: Vec<&str> = key
+        .split(|c: char| c == '.' || c == '_' || c == '-' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let has = |w: &str| parts.contains(&w);
+    if has("pass") || has("pwd") || (has("pem") && parts.iter().any(|p| p.starts_with("key"))) {
+        return true;
+    }
+    if has("info") && parts.iter().any(|p| p.contains("user")) {
+        return true;
+    }
+    parts.iter().any(|part| {
+        SECRET_WORDS.iter().any(|word| {
+            let allowed = if word.len() >= 8 { 2 } else { 1 };
+            part.len() + allowed >= word.len() && strsim::damerau_levenshtein(part, word) <= allowed
+        })
+    })
 }
 
 /// The value to print for a property: `[redacted]` for secrets.
@@ -273,8 +314,27 @@ const RESERVED: &[(&str, &str)] = &[
 impl Config {
     /// The librdkafka configuration for one client kind: derived typed settings, then the
     /// passthrough maps (shared first, then the kind's own), then what StreamLake reserves.
+    /// Every property has been accepted by librdkafka; what it refuses is a
+    /// [`ConfigError::Invalid`] naming the key path, never the value of an unknown or secret
+    /// property.
     pub fn client_config(&self, kind: ClientKind) -> Result<ClientConfig, ConfigError> {
         self.validate()?;
+        let cc = self.native_properties(kind);
+        if cc.create_native_config().is_err() {
+            let mut problems = self.librdkafka_problems(kind);
+            if problems.is_empty() {
+                problems.push(Problem::new(
+                    "properties",
+                    "librdkafka refuses this configuration",
+                ));
+            }
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(cc)
+    }
+
+    /// The librdkafka properties of one client kind, unchecked.
+    fn native_properties(&self, kind: ClientKind) -> ClientConfig {
         let mut cc = ClientConfig::new();
         for item in derived(self, kind) {
             if let Some(v) = item.value {
@@ -295,39 +355,122 @@ impl Config {
             }
             ClientKind::Admin => {}
         }
-        Ok(cc)
+        cc
     }
 
     /// Asks librdkafka itself whether it accepts every property for every client kind; each
-    /// rejection becomes a problem naming the key path it came from.
+    /// rejection becomes a problem naming the key path it came from. The settings need not be
+    /// valid otherwise, so these problems can be reported together with all the others. No
+    /// problem shows the value of an unknown or secret property.
     pub fn check_with_librdkafka(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for kind in [ClientKind::Producer, ClientKind::Consumer] {
-            let Ok(cc) = self.client_config(kind) else {
-                continue;
-            };
-            for (property, value) in cc.config_map() {
-                let mut one = ClientConfig::new();
-                one.set(property, value);
-                if let Err(e) = one.create_native_config() {
-                    let key = origin_of(self, kind, property);
-                    let p = Problem::new(
-                        key,
-                        format!("librdkafka rejects `{property}`: {}", strip(&e)),
-                    );
-                    if !problems.contains(&p) {
-                        problems.push(p);
-                    }
+            for p in self.librdkafka_problems(kind) {
+                if !problems.contains(&p) {
+                    problems.push(p);
                 }
+            }
+        }
+        problems
+    }
+
+    fn librdkafka_problems(&self, kind: ClientKind) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (property, value) in self.native_properties(kind).config_map() {
+            let mut one = ClientConfig::new();
+            one.set(property, value);
+            if let Err(e) = one.create_native_config() {
+                problems.push(Problem::new(
+                    origin_of(self, kind, property),
+                    rejection(property, &e),
+                ));
             }
         }
         problems
     }
 }
 
-fn strip(e: &rdkafka::error::KafkaError) -> String {
-    let s = e.to_string();
-    s.trim_start_matches("Client config error: ").to_owned()
+/// Why librdkafka refuses one property, in words that never include the value of an unknown
+/// or secret property (rust-rdkafka's own message repeats the value).
+fn rejection(property: &str, e: &rdkafka::error::KafkaError) -> String {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaConfRes;
+    match e {
+        KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, ..) => {
+            let lower = property.trim().to_ascii_lowercase();
+            let hint = if lower != property && known_property(&lower) {
+                format!("; property names are lower-case: `{lower}`")
+            } else {
+                suggest_property(&lower)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default()
+            };
+            format!("librdkafka has no property `{property}` (the value is not shown){hint}")
+        }
+        KafkaError::ClientConfig(_, description, ..) if !is_sensitive_property(property) => {
+            format!("librdkafka rejects `{property}`: {description}")
+        }
+        KafkaError::ClientConfig(..) => {
+            format!("librdkafka rejects the value of `{property}` (the value is not shown)")
+        }
+        KafkaError::Nul(_) => format!("`{property}`: the name or the value holds a NUL byte"),
+        _ => format!("librdkafka rejects `{property}`"),
+    }
+}
+
+/// Whether librdkafka knows a property name (the probe value may be invalid; only an unknown
+/// name counts).
+fn known_property(name: &str) -> bool {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaConfRes;
+    let mut one = ClientConfig::new();
+    one.set(name, "");
+    !matches!(
+        one.create_native_config(),
+        Err(KafkaError::ClientConfig(
+            RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+            ..
+        )) | Err(KafkaError::Nul(_))
+    )
+}
+
+/// librdkafka properties a mistyped name is compared with for a "did you mean".
+const COMMON: &[&str] = &[
+    "sasl.password",
+    "sasl.username",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.key.location",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.keystore.password",
+    "ssl.keystore.location",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.token.endpoint.url",
+    "security.protocol",
+    "bootstrap.servers",
+    "message.max.bytes",
+    "socket.keepalive.enable",
+    "compression.type",
+    "linger.ms",
+    "batch.size",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "client.id",
+    "group.id",
+];
+
+fn suggest_property(name: &str) -> Option<&'static str> {
+    COMMON
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), *c))
+        .filter(|(score, c)| *score > 0.9 && *c != name)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
 }
 
 /// The key path a librdkafka property came from.
@@ -453,11 +596,97 @@ mod tests {
     }
 
     #[test]
+    fn rejections_never_show_the_value_of_an_unknown_or_secret_property() {
+        let mut c = Config::default();
+        for (name, value) in [
+            ("SASL.PASSWORD", "hunter2-a"),
+            ("Sasl.Password", "hunter2-b"),
+            ("sasl.pasword", "hunter2-c"),
+            ("sasl.password ", "hunter2-d"),
+            ("linger.ms.typo", "hunter2-e"),
+        ] {
+            c.properties.insert(name.into(), value.into());
+        }
+        c.producer.properties.insert(
+            "queue.buffering.backpressure.threshold".into(),
+            "many".into(),
+        );
+        let problems = c.check_with_librdkafka();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 6, "{text:#?}");
+        assert!(text.iter().all(|t| !t.contains("hunter2")), "{text:#?}");
+        let of = |key: &str| {
+            problems
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| panic!("no problem for {key}: {text:#?}"))
+        };
+        assert!(of("properties.\"SASL.PASSWORD\"")
+            .contains("property names are lower-case: `sasl.password`"));
+        assert!(of("properties.\"sasl.pasword\"").contains("did you mean `sasl.password`?"));
+        assert!(of("properties.\"sasl.password \"").contains("has no property"));
+        // A known, non-secret property: librdkafka's own reason, value and all.
+        let known = of("producer.properties.\"queue.buffering.backpressure.threshold\"");
+        assert!(known.contains("librdkafka rejects"), "{known}");
+
+        let err = c.client_config(ClientKind::Producer).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("SASL.PASSWORD"), "{err}");
+    }
+
+    #[test]
     fn sensitive_keys_are_recognised() {
-        assert!(is_sensitive_property("sasl.password"));
-        assert!(is_sensitive_property("security.sasl_password"));
-        assert!(is_sensitive_property("sasl.jaas.config"));
-        assert!(!is_sensitive_property("sasl.username"));
+        for key in [
+            "sasl.password",
+            "security.sasl_password",
+            "sasl.jaas.config",
+            "sasl.password ",
+            " SASL.PASSWORD",
+            "Sasl.Password",
+            "sasl.pasword",
+            "sasl.passwrd",
+            "sasl.jass.config",
+            "ssl.key.pem",
+            "ssl_key_pem",
+            "ssl.keystore.passphrase",
+            "sasl.oauthbearer.client.secrt",
+            "sasl.oauthbearer.config",
+            "schema_registry.bearer_token",
+            "basic.auth.user.info",
+            "my.api.pass",
+            "cloud.apikey",
+            "sasl.kerberos.keytab",
+        ] {
+            assert!(is_sensitive_property(key), "{key} is a secret");
+        }
+        for key in [
+            "sasl.username",
+            "ssl.key.location",
+            "ssl.certificate.pem",
+            "security.protocol",
+            "socket.keepalive.enable",
+            "topic.metadata.refresh.interval.ms",
+        ] {
+            assert!(!is_sensitive_property(key), "{key} is not a secret");
+        }
+        // Of StreamLake's own keys, exactly the Secret fields are sensitive.
+        let loaded = crate::config::LoadedConfig::from_config(Config::default());
+        let sensitive: Vec<String> = loaded
+            .entries()
+            .into_iter()
+            .map(|e| e.key)
+            .filter(|k| is_sensitive_property(k.rsplit('.').next().unwrap_or(k)))
+            .collect();
+        assert_eq!(
+            sensitive,
+            [
+                "schema_registry.basic_auth_password",
+                "schema_registry.bearer_token",
+                "security.sasl_password",
+                "security.ssl_key_password"
+            ]
+        );
         assert_eq!(redact_property("ssl.key.password", "x"), "[redacted]");
     }
 }

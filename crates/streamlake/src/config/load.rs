@@ -211,15 +211,17 @@ impl Layers {
             }
             return Ok(());
         }
+        // Parser messages are given without the source lines they quote and without the
+        // values serde repeats: the line holding the mistake may hold a secret.
         let value: Value = if ext == "toml" {
-            toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            toml::from_str(&text).map_err(|e: toml::de::Error| ConfigError::Syntax {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: toml_message(&text, &e),
             })?
         } else {
             serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: without_values(&e.to_string()),
             })?
         };
         match value {
@@ -265,6 +267,17 @@ impl Layers {
         let shown = display_path(path);
         let passthrough_entry = path.len() >= 2 && is_passthrough(&path[..path.len() - 1]);
         if passthrough_entry {
+            let name = &path[path.len() - 1];
+            if name.trim() != name {
+                self.problems.push(Problem::new(
+                    &shown,
+                    format!(
+                        "the property name has spaces around it; write `{}` (from {source})",
+                        name.trim()
+                    ),
+                ));
+                return;
+            }
             if path.len() > 1 && lookup(&self.defaults, &path[..path.len() - 1]).is_none() {
                 self.problems
                     .push(Problem::new(&shown, format!("unknown key (from {source})")));
@@ -340,8 +353,14 @@ impl Layers {
                         .get(&shown)
                         .map(|s| format!(" (from {s})"))
                         .unwrap_or_default();
+                    let leaf = segments.last().map(String::as_str).unwrap_or("");
+                    let message = if is_sensitive_property(leaf) {
+                        without_values(&e.inner().to_string())
+                    } else {
+                        e.inner().to_string()
+                    };
                     self.problems
-                        .push(Problem::new(&shown, format!("{}{from}", e.inner())));
+                        .push(Problem::new(&shown, format!("{message}{from}")));
                     if segments.is_empty() || !remove(&mut tree, &segments) {
                         break;
                     }
@@ -349,7 +368,10 @@ impl Layers {
             }
         }
         if let Some(c) = &config {
-            for mut p in validate::problems(c) {
+            // librdkafka's objections come with the others, all at once.
+            let mut problems = validate::problems(c);
+            problems.extend(c.check_with_librdkafka());
+            for mut p in problems {
                 if let Some(s) = self.sources.get(&p.key) {
                     p.message = format!("{} (from {s})", p.message);
                 }
@@ -365,6 +387,68 @@ impl Layers {
             _ => Err(ConfigError::Invalid(self.problems)),
         }
     }
+}
+
+/// A TOML parse error as `message at line L column C`. toml's own `Display` quotes the source
+/// line, which may hold a secret.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = without_values(&e.message().lines().collect::<Vec<_>>().join("; "));
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
+            format!("{message} at line {line} column {column}")
+        }
+        None => message,
+    }
+}
+
+/// `message` without the values serde quotes in it (``invalid value: string "…"``,
+/// ``integer `…` ``, …), for messages about a value that may be a secret.
+fn without_values(message: &str) -> String {
+    const QUOTED: &[(&str, char)] = &[
+        ("string \"", '"'),
+        ("integer `", '`'),
+        ("floating point `", '`'),
+        ("boolean `", '`'),
+        ("character `", '`'),
+        ("unknown variant `", '`'),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    'scan: while !rest.is_empty() {
+        for (opening, close) in QUOTED {
+            if let Some(after) = rest.strip_prefix(opening) {
+                out.push_str(&opening[..opening.len() - 1]);
+                let mut escaped = false;
+                for (i, c) in after.char_indices() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == *close {
+                        out.push_str("(value not shown)");
+                        rest = &after[i + 1..];
+                        continue 'scan;
+                    }
+                }
+                out.push_str("(value not shown)");
+                return out;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// `schema_registry_url` → `["schema_registry", "url"]` when that key exists.
@@ -759,12 +843,7 @@ mod tests {
                 ("STREAMLAKE_SECURITY__SASL_USERNAME", "alice"),
                 ("STREAMLAKE_SECURITY__SASL_PASSWORD", "hunter2"),
             ]))
-            .property(
-                "properties",
-                "sasl.oauthbearer.client.secret",
-                "topsecret",
-                "-X",
-            )
+            .property("properties", "ssl.keystore.password", "topsecret", "-X")
             .load()
             .unwrap();
         let shown = loaded.show();
@@ -786,5 +865,140 @@ mod tests {
         );
         assert!(shown.contains("producer.acks = \"all\""), "{shown}");
         assert!(!format!("{:?}", loaded.config).contains("hunter2"));
+    }
+
+    #[test]
+    fn mistyped_secret_properties_are_named_never_shown() {
+        let err = ConfigLoader::new()
+            .env(env(&[
+                ("STREAMLAKE_PROPERTIES__SASL_PASWORD", "hunter2-env"),
+                ("STREAMLAKE_SECURITY__SASL_PASWORD", "hunter2-typed"),
+            ]))
+            .property("properties", "SASL.PASSWORD", "hunter2-upper", "-X")
+            .property("properties", "Sasl.Password", "hunter2-mixed", "-X")
+            .property("properties", "sasl.password ", "hunter2-space", "-X")
+            .property("producer.properties", "ssl.key.pme", "hunter2-pem", "-X")
+            .load()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "properties.\"sasl.pasword\"",
+            "security.sasl_pasword",
+            "properties.\"SASL.PASSWORD\"",
+            "properties.\"Sasl.Password\"",
+            "properties.\"sasl.password \"",
+            "producer.properties.\"ssl.key.pme\"",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert!(
+            text.contains("properties.\"sasl.password \": the property name has spaces around it; write `sasl.password` (from flag -X)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("did you mean `security.sasl_password`?"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_shown() {
+        let f = file(
+            "yaml",
+            "security:\n  protocol: sasl_ssl\n  sasl_mechanism: PLAIN\n  sasl_username: u\n  sasl_password: 91827364\n",
+        );
+        let err = ConfigLoader::new().file(f.path()).load().unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("91827364"), "{text}");
+        assert!(
+            text.contains("security.sasl_password: invalid type: integer (value not shown), expected a string"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column_never_the_source() {
+        let cases = [
+            (
+                "yaml",
+                "security:\n  sasl_password: \"hunter2\n",
+                "line 3 column 1",
+            ),
+            (
+                "yaml",
+                "security: {sasl_password: hunter2",
+                "line 2 column 1",
+            ),
+            (
+                "yaml",
+                "security:\n  sasl_password: 'hunter2'x\n",
+                "line 2 column 27",
+            ),
+            (
+                "yaml",
+                "security:\n  sasl_password: !!int hunter2\n",
+                "line 2 column 18",
+            ),
+            (
+                "yaml",
+                "security:\n  sasl_password: !!bool hunter2\n",
+                "line 2 column 18",
+            ),
+            (
+                "json",
+                "{\"security\": {\"sasl_password\": \"hunter2\" \"x\": 1}}",
+                "line 1 column 42",
+            ),
+            (
+                "json",
+                "{\"sasl_password\": \"hunter2\\q\"}",
+                "line 1 column 27",
+            ),
+            (
+                "toml",
+                "[security]\nsasl_password = \"hunter2\nx\n",
+                "line 2 column 25",
+            ),
+            (
+                "toml",
+                "[security]\nsasl_password = hunter2\n",
+                "line 2 column 17",
+            ),
+            (
+                "toml",
+                "[security]\nsasl_password = \"hunter2\" x\n",
+                "line 2 column 27",
+            ),
+        ];
+        for (ext, text, at) in cases {
+            let f = file(ext, text);
+            let err = ConfigLoader::new().file(f.path()).load().unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, ConfigError::Syntax { .. }), "{shown}");
+            assert!(!shown.contains("hunter2"), "{text:?}: {shown}");
+            assert!(shown.contains(at), "{text:?}: {at} not in {shown}");
+            assert!(!shown.contains('\n'), "one line: {shown}");
+        }
+    }
+
+    #[test]
+    fn librdkafka_objections_come_with_the_other_problems() {
+        let f = file(
+            "yaml",
+            "producer:\n  lingr_ms: 5\n  properties:\n    no.such.thing: 1\n    SASL.PASSWORD: hunter2\n",
+        );
+        let err = ConfigLoader::new().file(f.path()).load().unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "producer.lingr_ms",
+                "producer.properties.\"SASL.PASSWORD\"",
+                "producer.properties.\"no.such.thing\""
+            ]
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

@@ -6,10 +6,15 @@
 //!   (YAML, TOML, or a Java-style `client.properties`), environment variables (`STREAMLAKE_`
 //!   prefix, `__` between nested keys), then command-line flags. [`LoadedConfig`] remembers which
 //!   layer set each value, for `streamlake config show`.
-//! - Unknown keys, values of the wrong type and conflicting settings are all reported together,
-//!   each with its key path, before any client is created ([`ConfigError::Invalid`]).
+//! - Unknown keys, values of the wrong type, conflicting settings and every property librdkafka
+//!   refuses are all reported together, each with its key path, before any client is created
+//!   ([`ConfigError::Invalid`]).
 //! - Secrets ([`Secret`] fields and sensitive librdkafka properties) never appear in `Debug`
-//!   output or in [`LoadedConfig::show`].
+//!   output or in [`LoadedConfig::show`]. No error, note or listing shows the value of an
+//!   unknown or mistyped property, nor of a secret of the wrong type; whether a name holds a
+//!   secret is judged after trimming and lower-casing, and by its parts, misspelled ones too
+//!   ([`is_sensitive_property`]). A property name with spaces around it is refused, by name.
+//!   Syntax errors in config files give the line and column, never the source line.
 //! - Any librdkafka property can still be set through a `properties` map (shared, producer-only
 //!   or consumer-only); a property that duplicates a typed setting is a conflict, not a silent
 //!   override.
@@ -28,9 +33,119 @@ pub use secret::Secret;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// A passthrough map in `Debug` output, secret values redacted (see [`is_sensitive_property`]).
+struct RedactedProperties<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for RedactedProperties<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, redact_property(k, v))))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out.
+        let Self {
+            bootstrap_servers,
+            client_id,
+            security,
+            properties,
+            producer,
+            consumer,
+            schema_registry,
+            spool,
+            statistics_interval_ms,
+        } = self;
+        f.debug_struct("Config")
+            .field("bootstrap_servers", bootstrap_servers)
+            .field("client_id", client_id)
+            .field("security", security)
+            .field("properties", &RedactedProperties(properties))
+            .field("producer", producer)
+            .field("consumer", consumer)
+            .field("schema_registry", schema_registry)
+            .field("spool", spool)
+            .field("statistics_interval_ms", statistics_interval_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ProducerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out.
+        let Self {
+            acks,
+            enable_idempotence,
+            compression,
+            linger_ms,
+            batch_size_bytes,
+            queue_max_messages,
+            queue_max_kbytes,
+            delivery_timeout_ms,
+            request_timeout_ms,
+            retry_backoff_ms,
+            retry_backoff_max_ms,
+            max_in_flight,
+            partitioner,
+            circuit,
+            transactional_id,
+            transaction_timeout_ms,
+            properties,
+        } = self;
+        f.debug_struct("ProducerConfig")
+            .field("acks", acks)
+            .field("enable_idempotence", enable_idempotence)
+            .field("compression", compression)
+            .field("linger_ms", linger_ms)
+            .field("batch_size_bytes", batch_size_bytes)
+            .field("queue_max_messages", queue_max_messages)
+            .field("queue_max_kbytes", queue_max_kbytes)
+            .field("delivery_timeout_ms", delivery_timeout_ms)
+            .field("request_timeout_ms", request_timeout_ms)
+            .field("retry_backoff_ms", retry_backoff_ms)
+            .field("retry_backoff_max_ms", retry_backoff_max_ms)
+            .field("max_in_flight", max_in_flight)
+            .field("partitioner", partitioner)
+            .field("circuit", circuit)
+            .field("transactional_id", transactional_id)
+            .field("transaction_timeout_ms", transaction_timeout_ms)
+            .field("properties", &RedactedProperties(properties))
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out.
+        let Self {
+            group_id,
+            auto_offset_reset,
+            enable_auto_commit,
+            auto_commit_interval_ms,
+            session_timeout_ms,
+            max_poll_interval_ms,
+            isolation_level,
+            properties,
+        } = self;
+        f.debug_struct("ConsumerConfig")
+            .field("group_id", group_id)
+            .field("auto_offset_reset", auto_offset_reset)
+            .field("enable_auto_commit", enable_auto_commit)
+            .field("auto_commit_interval_ms", auto_commit_interval_ms)
+            .field("session_timeout_ms", session_timeout_ms)
+            .field("max_poll_interval_ms", max_poll_interval_ms)
+            .field("isolation_level", isolation_level)
+            .field("properties", &RedactedProperties(properties))
+            .finish()
+    }
+}
 
 /// Everything StreamLake needs to talk to a Kafka cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Comma-separated `host:port` list. Default `localhost:9092`.
@@ -174,7 +289,7 @@ impl SaslMechanism {
 }
 
 /// Producer settings. The defaults favour durability first, then throughput.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProducerConfig {
     /// `all` (default): the leader waits for every in-sync replica, so an acknowledged record
@@ -305,7 +420,7 @@ impl Compression {
 }
 
 /// Consumer settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsumerConfig {
     /// Consumer group. Required to subscribe; not needed to read assigned partitions.
@@ -419,4 +534,32 @@ pub enum SubjectNameStrategy {
     Record,
     /// `<topic>-<record full name>`.
     TopicRecord,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_secret_properties() {
+        let mut c = Config::default();
+        c.properties
+            .insert("sasl.password".into(), "hunter2-a".into());
+        c.producer
+            .properties
+            .insert("Sasl.Pasword ".into(), "hunter2-b".into());
+        c.consumer
+            .properties
+            .insert("ssl.key.pem".into(), "hunter2-c".into());
+        c.properties
+            .insert("socket.keepalive.enable".into(), "true".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains(r#""sasl.password": "[redacted]""#)
+                && shown.contains(r#""socket.keepalive.enable": "true""#)
+                && shown.contains("linger_ms: 5"),
+            "{shown}"
+        );
+    }
 }

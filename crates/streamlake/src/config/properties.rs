@@ -196,8 +196,22 @@ pub(crate) fn translate(line: &Line) -> Result<Target, Problem> {
 fn jaas(value: &str) -> Result<Target, String> {
     let module = value.split_whitespace().next().unwrap_or("");
     if !module.contains("PlainLoginModule") && !module.contains("ScramLoginModule") {
+        // The module is named only when it looks like a Java class: a malformed value may be
+        // the password itself.
+        let java_class = module.ends_with("LoginModule")
+            && module.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            });
+        let named = if java_class {
+            format!(" `{module}`")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "unsupported login module `{module}`; set sasl.username and sasl.password instead"
+            "unsupported login module{named} (StreamLake reads PlainLoginModule and ScramLoginModule); set sasl.username and sasl.password instead"
         ));
     }
     let user = jaas_option(value, "username").ok_or("has no username=\"…\" option")?;
@@ -260,9 +274,14 @@ mod tests {
                 (path("security.sasl_password"), "se=cr;et".into())
             ]))
         );
-        assert!(jaas("com.example.Custom required;")
+        assert!(jaas("com.example.CustomLoginModule required;")
             .unwrap_err()
-            .contains("unsupported login module"));
+            .contains("unsupported login module `com.example.CustomLoginModule`"));
+        let err = jaas("hunter2").unwrap_err();
+        assert!(
+            err.contains("unsupported login module") && !err.contains("hunter2"),
+            "{err}"
+        );
         assert!(jaas(
             "org.apache.kafka.common.security.plain.PlainLoginModule required username='x';"
         )

@@ -1,8 +1,20 @@
 //! Lines and JSON lines to records. Every error names the line it is about.
+//!
+//! # Guarantees
+//! - [`LineReader`] reads lines as bytes and never holds more than `max_len` bytes of one line
+//!   (plus what the underlying reader buffers): a longer line is read through to its end without
+//!   being kept and comes back as [`Line::TooLong`], and the lines after it are read as usual.
+//! - [`LineParser::parse_bytes`] sends the bytes of a `lines` input as they are, UTF-8 or not
+//!   (a key separator is found in the bytes too); only what must be read as text (JSON lines, a
+//!   key field) has to be UTF-8, and a line that is not is an [`InputError::NotUtf8`] naming the
+//!   line and the byte where it stops being UTF-8.
+//! - [`KeySource::check`] refuses key settings that could never work (an empty separator, a key
+//!   field that is not a JSON pointer) before any line is read.
 
 use crate::record::{Header, Record};
 use bytes::Bytes;
 use serde_json::Value;
+use std::io::{self, BufRead};
 
 /// How input lines are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +77,128 @@ pub enum InputError {
         /// The separator.
         separator: String,
     },
+    /// A line that must be read as text (JSON, a key field) is not UTF-8.
+    #[error("line {line}: not valid UTF-8 (from byte {valid_up_to} of the line)")]
+    NotUtf8 {
+        /// 1-based line number.
+        line: usize,
+        /// How many bytes of the line are valid UTF-8 (0-based offset of the first bad byte).
+        valid_up_to: usize,
+    },
+    /// A line longer than the largest message that can be sent.
+    #[error("line {line}: {len} bytes, longer than the largest message that can be sent ({max} bytes, producer message.max.bytes)")]
+    TooLong {
+        /// 1-based line number.
+        line: usize,
+        /// The line's length in bytes (without its end of line).
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Key settings that can never work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySourceError {
+    /// `KeySource::Separator("")`.
+    #[error(
+        "the key separator is empty; give the text between key and value, e.g. `\\t` for a tab"
+    )]
+    EmptySeparator,
+    /// A key field that does not start with `/`.
+    #[error(
+        "the key field `{0}` is not a JSON pointer: a pointer starts with `/`, e.g. /order_id"
+    )]
+    NotAPointer(String),
+}
+
+impl KeySource {
+    /// Refuses settings that could never produce a key.
+    pub fn check(&self) -> Result<(), KeySourceError> {
+        match self {
+            Self::Separator(sep) if sep.is_empty() => Err(KeySourceError::EmptySeparator),
+            Self::Field(pointer) if !pointer.starts_with('/') => {
+                Err(KeySourceError::NotAPointer(pointer.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One line read by [`LineReader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// The line's bytes, without the `\n` that ended it.
+    Bytes(Vec<u8>),
+    /// The line was longer than the limit; it was read to its end and dropped.
+    TooLong {
+        /// Its length in bytes, without the `\n`.
+        len: u64,
+    },
+}
+
+/// Reads `\n`-terminated lines as bytes, each line capped at `max_len` bytes (see the module
+/// guarantees).
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    max_len: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Lines of `inner`, each at most `max_len` bytes.
+    pub fn new(inner: R, max_len: usize) -> Self {
+        Self { inner, max_len }
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub fn next_line(&mut self) -> io::Result<Option<Line>> {
+        let mut kept = Vec::new();
+        let mut len = 0u64;
+        let mut read_any = false;
+        loop {
+            let chunk = match self.inner.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if !read_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            read_any = true;
+            let (take, ended) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            len += take as u64;
+            if len <= self.max_len as u64 {
+                kept.extend_from_slice(&chunk[..take]);
+            } else if !kept.is_empty() {
+                kept = Vec::new();
+            }
+            self.inner.consume(take + usize::from(ended));
+            if ended {
+                break;
+            }
+        }
+        Ok(Some(if len > self.max_len as u64 {
+            Line::TooLong { len }
+        } else {
+            Line::Bytes(kept)
+        }))
+    }
+}
+
+impl<R: BufRead> Iterator for LineReader<R> {
+    type Item = io::Result<Line>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_line().transpose()
+    }
 }
 
 impl InputError {
@@ -79,7 +213,9 @@ impl InputError {
             Self::Json { line, .. }
             | Self::MissingKey { line, .. }
             | Self::BadKey { line, .. }
-            | Self::NoSeparator { line, .. } => *line,
+            | Self::NoSeparator { line, .. }
+            | Self::NotUtf8 { line, .. }
+            | Self::TooLong { line, .. } => *line,
         }
     }
 }
@@ -124,6 +260,58 @@ impl LineParser {
             partition: None,
             structured_keys: false,
         }
+    }
+
+    /// Parses line `line_no` (1-based) given as bytes. UTF-8 lines are parsed as
+    /// [`LineParser::parse`] does; other lines are sent as they are when nothing has to read
+    /// them as text (the `lines` format without a key field), and are an
+    /// [`InputError::NotUtf8`] otherwise.
+    pub fn parse_bytes(&self, line_no: usize, line: &[u8]) -> Result<Option<Record>, InputError> {
+        let error = match std::str::from_utf8(line) {
+            Ok(text) => return self.parse(line_no, text),
+            Err(e) => e,
+        };
+        let not_utf8 = InputError::NotUtf8 {
+            line: line_no,
+            valid_up_to: error.valid_up_to(),
+        };
+        if self.format == InputFormat::Jsonl {
+            return Err(not_utf8);
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (key, value) = match &self.key {
+            KeySource::None => (None, line),
+            KeySource::Fixed(k) => (Some(k.clone()), line),
+            KeySource::Field(_) => return Err(not_utf8),
+            KeySource::Separator(sep) => {
+                let sep = sep.as_bytes();
+                let at = if sep.is_empty() {
+                    Some(0)
+                } else {
+                    line.windows(sep.len()).position(|w| w == sep)
+                };
+                match at {
+                    Some(i) => (
+                        Some(Bytes::copy_from_slice(&line[..i])),
+                        &line[i + sep.len()..],
+                    ),
+                    None => {
+                        return Err(InputError::NoSeparator {
+                            line: line_no,
+                            separator: String::from_utf8_lossy(sep).into_owned(),
+                        })
+                    }
+                }
+            }
+        };
+        Ok(Some(Record {
+            topic: self.topic.clone(),
+            key,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: self.headers.clone(),
+            partition: self.partition,
+            timestamp: None,
+        }))
     }
 
     /// Parses line `line_no` (1-based). Blank lines give `None`.
@@ -292,5 +480,120 @@ mod tests {
         assert_eq!(r.partition, Some(2));
         assert!(parse_header("novalue").is_err());
         assert!(parse_header("=v").is_err());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_sent_as_they_are_unless_read_as_text() {
+        let raw: &[u8] = b"caf\xe9 \xff\x00bin\r";
+        let plain = parser(InputFormat::Lines, KeySource::None);
+        let r = plain.parse_bytes(1, raw).unwrap().unwrap();
+        assert_eq!(r.value.as_deref(), Some(&b"caf\xe9 \xff\x00bin"[..]));
+        let fixed = parser(
+            InputFormat::Lines,
+            KeySource::Fixed(Bytes::from_static(b"k")),
+        );
+        assert_eq!(
+            fixed.parse_bytes(1, raw).unwrap().unwrap().value.as_deref(),
+            Some(&b"caf\xe9 \xff\x00bin"[..])
+        );
+        let sep = parser(InputFormat::Lines, KeySource::Separator("\t".into()));
+        let r = sep.parse_bytes(2, b"k\xfe\tv\xff").unwrap().unwrap();
+        assert_eq!(r.key.as_deref(), Some(&b"k\xfe"[..]));
+        assert_eq!(r.value.as_deref(), Some(&b"v\xff"[..]));
+        assert_eq!(
+            sep.parse_bytes(3, b"\xff").unwrap_err(),
+            InputError::NoSeparator {
+                line: 3,
+                separator: "\t".into()
+            }
+        );
+        let jsonl = parser(InputFormat::Jsonl, KeySource::None);
+        let e = jsonl.parse_bytes(4, b"{\"a\":\"\xff\"}").unwrap_err();
+        assert_eq!(
+            e,
+            InputError::NotUtf8 {
+                line: 4,
+                valid_up_to: 6
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "line 4: not valid UTF-8 (from byte 6 of the line)"
+        );
+        let field = parser(InputFormat::Lines, KeySource::Field("/id".into()));
+        assert_eq!(field.parse_bytes(5, b"\xff").unwrap_err().line(), 5);
+        // UTF-8 lines go the text way: blank lines are skipped, JSON is checked.
+        assert_eq!(plain.parse_bytes(6, " \r".as_bytes()).unwrap(), None);
+        assert!(jsonl.parse_bytes(7, b"{").is_err());
+    }
+
+    #[test]
+    fn key_sources_that_cannot_work_are_refused() {
+        assert_eq!(
+            KeySource::Separator(String::new()).check(),
+            Err(KeySourceError::EmptySeparator)
+        );
+        let e = KeySource::Field("order_id".into()).check().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the key field `order_id` is not a JSON pointer: a pointer starts with `/`, e.g. /order_id"
+        );
+        assert!(KeySource::Field(String::new()).check().is_err());
+        assert!(KeySource::Field("/order_id".into()).check().is_ok());
+        assert!(KeySource::Separator("\t".into()).check().is_ok());
+        assert!(KeySource::None.check().is_ok());
+    }
+
+    /// `len` bytes of `x` without a newline, then `rest`, produced as read (never in memory).
+    struct Generated {
+        left: u64,
+        rest: io::Cursor<Vec<u8>>,
+    }
+
+    impl io::Read for Generated {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return self.rest.read(buf);
+            }
+            let n = buf.len().min(self.left as usize);
+            buf[..n].fill(b'x');
+            self.left -= n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_dropped_while_read_and_the_rest_is_read() {
+        let input = Generated {
+            left: 200_000_000,
+            rest: io::Cursor::new(b"\nnext\n\nlast".to_vec()),
+        };
+        let mut first = io::Cursor::new(b"short\n".to_vec());
+        let mut reader =
+            LineReader::new(io::BufReader::new(io::Read::chain(&mut first, input)), 1000);
+        assert_eq!(
+            reader.next_line().unwrap(),
+            Some(Line::Bytes(b"short".to_vec()))
+        );
+        assert_eq!(
+            reader.next_line().unwrap(),
+            Some(Line::TooLong { len: 200_000_000 })
+        );
+        let rest: Vec<Line> = reader.map(Result::unwrap).collect();
+        assert_eq!(
+            rest,
+            [
+                Line::Bytes(b"next".to_vec()),
+                Line::Bytes(Vec::new()),
+                Line::Bytes(b"last".to_vec())
+            ]
+        );
+        let mut exact = LineReader::new(&b"12345\n123456\n"[..], 5);
+        assert_eq!(
+            exact.next_line().unwrap(),
+            Some(Line::Bytes(b"12345".to_vec()))
+        );
+        assert_eq!(exact.next_line().unwrap(), Some(Line::TooLong { len: 6 }));
+        assert_eq!(exact.next_line().unwrap(), None);
     }
 }

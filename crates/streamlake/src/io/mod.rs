@@ -3,5 +3,7 @@
 mod input;
 mod output;
 
-pub use input::{parse_header, InputError, InputFormat, KeySource, LineParser};
+pub use input::{
+    parse_header, InputError, InputFormat, KeySource, KeySourceError, Line, LineParser, LineReader,
+};
 pub use output::{format_record, format_record_with, PrintFormat};

@@ -12,9 +12,15 @@
 //!   left when dropped. W3C `traceparent` is the propagation format: [`traceparent`] gives the
 //!   current span's, and [`set_parent`] makes a span the child of an incoming one.
 //! - librdkafka's own logs arrive under the target `librdkafka`.
+//! - Text lines escape the control characters of every field value ([`EscapedFields`]): a
+//!   value (a request path, a librdkafka message, a line of input) cannot forge a log line or
+//!   send escape sequences to the terminal.
 
+mod escape;
 mod librdkafka;
 mod otlp;
+
+pub use escape::{escape_control, EscapedFields};
 
 pub(crate) use librdkafka::{librdkafka_error, librdkafka_log};
 pub use otlp::{set_parent, traceparent};
@@ -126,6 +132,7 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LogError> {
     let fmt = match options.format {
         // Colours only on a terminal: a log written to a file or a pipe stays plain text.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .fmt_fields(EscapedFields)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
