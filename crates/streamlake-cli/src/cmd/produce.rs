@@ -402,8 +402,10 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         producer_metrics.brokers.clone(),
     )?;
 
-    // Reading happens on its own thread so a signal is noticed even while stdin is idle.
-    let (tx, rx) = sync_channel::<std::io::Result<Line>>(1024);
+    // Reading happens on its own thread so a signal is noticed even while stdin is idle. The
+    // lines read ahead hold at most about 64 MiB, however long each may be.
+    let read_ahead = ((64usize << 20) / max_line.max(1)).clamp(8, 1024);
+    let (tx, rx) = sync_channel::<std::io::Result<Line>>(read_ahead);
     std::thread::spawn(move || {
         for line in LineReader::new(reader, max_line) {
             let failed = line.is_err();
