@@ -6,6 +6,188 @@ use apache_avro::types::Value as Avro;
 use serde_json::{Map, Number, Value as Json};
 use std::collections::HashMap;
 
+/// Deepest nesting of records, arrays and maps a payload may have (as deep as serde_json
+/// parses JSON); a recursive schema otherwise lets a payload nest as deep as it is long.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Payloads nesting up to this many values deep are decoded on the calling thread.
+const INLINE_FRAMES: usize = 16;
+
+/// Stack given to the decoder per level of nesting, for deeper payloads.
+const STACK_PER_FRAME: usize = 64 << 10;
+
+/// Most items taking no bytes at all (nulls, records without fields) one payload may hold:
+/// each one still becomes a value in memory.
+const MAX_EMPTY_ITEMS: u64 = 1 << 16;
+
+/// Walks a payload along its schema without building anything, checking that every length
+/// and item count fits in the bytes that are left (the decoder allocates by them) and that
+/// nesting stays under [`MAX_DEPTH`], and measuring how deep the decoder will recurse. Reads
+/// integers exactly as the decoder does.
+struct Bounds<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// Array and map items so far that took no bytes.
+    empty_items: u64,
+    /// Nested values being walked (the decoder's recursion), and the most there were.
+    frames: usize,
+    max_frames: usize,
+    names: &'a HashMap<String, Schema>,
+}
+
+impl Bounds<'_> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn skip(&mut self, n: u64, what: &str) -> Result<(), String> {
+        if n > self.left() as u64 {
+            return Err(format!(
+                "{what} of {n} bytes, but only {} bytes are left",
+                self.left()
+            ));
+        }
+        self.pos += n as usize;
+        Ok(())
+    }
+
+    /// A zigzag varint, as `apache_avro` reads it.
+    fn long(&mut self) -> Result<i64, String> {
+        let mut z = 0u64;
+        for j in 0..10 {
+            let b = *self
+                .bytes
+                .get(self.pos)
+                .ok_or_else(|| "the payload ends inside a number".to_owned())?;
+            self.pos += 1;
+            z |= u64::from(b & 0x7f) << (j * 7);
+            if b < 0x80 {
+                return Ok(if z & 1 == 0 {
+                    (z >> 1) as i64
+                } else {
+                    !(z >> 1) as i64
+                });
+            }
+        }
+        Err("a number longer than 10 bytes".to_owned())
+    }
+
+    fn length(&mut self, what: &str) -> Result<(), String> {
+        let n = self.long()?;
+        let n = u64::try_from(n).map_err(|_| format!("negative {what} length {n}"))?;
+        self.skip(n, what)
+    }
+
+    fn check(&mut self, schema: &Schema, depth: usize) -> Result<(), String> {
+        self.frames += 1;
+        self.max_frames = self.max_frames.max(self.frames);
+        let checked = self.check_value(schema, depth);
+        self.frames -= 1;
+        checked
+    }
+
+    fn check_value(&mut self, schema: &Schema, depth: usize) -> Result<(), String> {
+        match schema {
+            Schema::Null => Ok(()),
+            Schema::Boolean => self.skip(1, "boolean"),
+            Schema::Int
+            | Schema::Long
+            | Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos
+            | Schema::Enum(_) => self.long().map(drop),
+            Schema::Float => self.skip(4, "float"),
+            Schema::Double => self.skip(8, "double"),
+            Schema::Duration => self.skip(12, "duration"),
+            Schema::Bytes | Schema::String | Schema::Uuid | Schema::BigDecimal => {
+                self.length("string or bytes")
+            }
+            Schema::Fixed(f) => self.skip(f.size as u64, "fixed"),
+            Schema::Decimal(d) => self.check(&d.inner, depth),
+            Schema::Union(u) => {
+                let i = self.long()?;
+                let variant = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| u.variants().get(i))
+                    .ok_or_else(|| {
+                        format!("union branch {i} of {} does not exist", u.variants().len())
+                    })?;
+                self.check(variant, depth)
+            }
+            Schema::Ref { name } => {
+                let target = self
+                    .names
+                    .get(&name.fullname(None))
+                    .ok_or_else(|| format!("unknown type {}", name.fullname(None)))?;
+                self.check(target, depth)
+            }
+            Schema::Record(r) => {
+                let depth = self.deeper(depth)?;
+                r.fields
+                    .iter()
+                    .try_for_each(|f| self.check(&f.schema, depth))
+            }
+            Schema::Array(a) => self.blocks(&a.items, false, depth),
+            Schema::Map(m) => self.blocks(&m.types, true, depth),
+        }
+    }
+
+    fn deeper(&self, depth: usize) -> Result<usize, String> {
+        if depth >= MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(depth + 1)
+    }
+
+    /// Array or map blocks: a count (negative: followed by the block's size in bytes), the
+    /// items, until a count of 0.
+    fn blocks(&mut self, item: &Schema, keyed: bool, depth: usize) -> Result<(), String> {
+        let depth = self.deeper(depth)?;
+        loop {
+            let raw = self.long()?;
+            if raw == 0 {
+                return Ok(());
+            }
+            let count = if raw < 0 {
+                self.long()?;
+                raw.checked_neg()
+                    .ok_or_else(|| format!("impossible item count {raw}"))?
+            } else {
+                raw
+            } as u64;
+            // Every item takes at least one byte, or counts against the empty-item budget.
+            let budget = MAX_EMPTY_ITEMS - self.empty_items;
+            if count > (self.left() as u64).saturating_add(budget) {
+                return Err(format!(
+                    "a block of {count} items, but only {} bytes are left",
+                    self.left()
+                ));
+            }
+            for _ in 0..count {
+                let start = self.pos;
+                if keyed {
+                    self.length("map key")?;
+                }
+                self.check(item, depth)?;
+                if self.pos == start {
+                    self.empty_items += 1;
+                    if self.empty_items > MAX_EMPTY_ITEMS {
+                        return Err(format!(
+                            "more than {MAX_EMPTY_ITEMS} items that take no bytes"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A parsed Avro schema with its named types.
 #[derive(Debug, Clone)]
 pub(crate) struct AvroCodec {
@@ -118,11 +300,47 @@ impl AvroCodec {
     }
 
     /// Decodes Avro binary written with this schema into JSON.
-    pub(crate) fn decode(&self, mut bytes: &[u8]) -> Result<Json, SerdeError> {
-        let value = apache_avro::from_avro_datum(&self.schema, &mut bytes, None).map_err(|e| {
+    ///
+    /// The payload is first walked along the schema ([`Bounds`]): a length or item count
+    /// past the bytes that are left, a payload cut short, or nesting deeper than
+    /// [`MAX_DEPTH`] is refused before the decoder sees it. Without that walk a few hostile
+    /// bytes make the decoder reserve gigabytes (a count of 2^29 array items) or hand back a
+    /// cut-off string as `null`, and a recursive schema with a long run of one byte makes it
+    /// recurse until the stack overflows (which aborts the process): deep payloads are
+    /// decoded on a thread with stack enough for their depth.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Json, SerdeError> {
+        let mismatch = |e: &dyn std::fmt::Display| {
             SerdeError::Wire(format!("Avro payload does not match its schema: {e}"))
-        })?;
-        Ok(to_json(value))
+        };
+        let mut bounds = Bounds {
+            bytes,
+            pos: 0,
+            empty_items: 0,
+            frames: 0,
+            max_frames: 0,
+            names: &self.names,
+        };
+        bounds.check(&self.schema, 0).map_err(|e| mismatch(&e))?;
+        let decode = || {
+            let mut reader = bytes;
+            apache_avro::from_avro_datum(&self.schema, &mut reader, None)
+                .map(to_json)
+                .map_err(|e| mismatch(&e))
+        };
+        if bounds.max_frames <= INLINE_FRAMES {
+            return decode();
+        }
+        // The decoder recurses once per nested value, with large frames (about 20 KiB each in
+        // a debug build): a deep payload is decoded on a thread with room for it.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("streamlake-avro-decode".to_owned())
+                .stack_size((1 << 20) + bounds.max_frames * STACK_PER_FRAME)
+                .spawn_scoped(scope, decode)
+                .map_err(|e| SerdeError::Wire(format!("cannot start the Avro decoder: {e}")))?
+                .join()
+                .map_err(|_| SerdeError::Wire("the Avro decoder failed".to_owned()))?
+        })
     }
 
     fn to_avro(&self, v: &Json, schema: &Schema, path: &str) -> Result<Avro, SerdeError> {
@@ -386,6 +604,72 @@ mod tests {
 
     fn codec() -> AvroCodec {
         AvroCodec::new(ORDER).unwrap()
+    }
+
+    fn zigzag(n: i64) -> Vec<u8> {
+        let mut v = ((n << 1) ^ (n >> 63)) as u64;
+        let mut out = Vec::new();
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+        out
+    }
+
+    #[test]
+    fn hostile_lengths_counts_and_nesting_are_refused_before_decoding() {
+        let refused = |c: &AvroCodec, bytes: &[u8], why: &str| {
+            let e = c.decode(bytes).unwrap_err().to_string();
+            assert!(
+                e.contains("does not match its schema") && e.contains(why),
+                "{e}"
+            );
+        };
+        // A count of 2^29 items in a few bytes (the decoder would reserve 2^29 values), a
+        // negative count with a block size, and 2^29 nulls that take no bytes at all.
+        let longs = AvroCodec::new(r#"{"type":"array","items":"long"}"#).unwrap();
+        let mut b = zigzag(1 << 29);
+        b.push(0);
+        refused(&longs, &b, "a block of 536870912 items");
+        let mut b = zigzag(-(1 << 40));
+        b.extend(zigzag(3));
+        refused(&longs, &b, "a block of 1099511627776 items");
+        let nulls = AvroCodec::new(r#"{"type":"array","items":"null"}"#).unwrap();
+        let mut b = zigzag(1 << 29);
+        b.push(0);
+        refused(&nulls, &b, "a block of 536870912 items");
+        let mut b = zigzag(1000);
+        b.push(0);
+        assert_eq!(nulls.decode(&b).unwrap().as_array().unwrap().len(), 1000);
+        // A string longer than the payload, and one cut short (decoded as null before).
+        let s = AvroCodec::new(
+            r#"{"type":"record","name":"R","fields":[{"name":"s","type":"string"}]}"#,
+        )
+        .unwrap();
+        refused(&s, &zigzag(1 << 28), "string or bytes of 268435456 bytes");
+        refused(&s, &[10, b'a', b'b'], "string or bytes of 5 bytes");
+        refused(&s, &zigzag(-3), "negative string or bytes length");
+        refused(&s, &[0xff; 11], "longer than 10 bytes");
+        // A recursive schema nests as deep as the payload is long: refused past MAX_DEPTH,
+        // decoded up to it.
+        let node = AvroCodec::new(
+            r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#,
+        )
+        .unwrap();
+        let mut deep = vec![2u8; 200_000];
+        deep.push(0);
+        refused(&node, &deep, "nested deeper than 128 levels");
+        let mut ok = vec![2u8; MAX_DEPTH - 1];
+        ok.push(0);
+        let mut v = node.decode(&ok).unwrap();
+        let mut levels = 1;
+        while let Some(next) = v.get_mut("next").map(Json::take).filter(|n| !n.is_null()) {
+            v = next;
+            levels += 1;
+        }
+        assert_eq!(levels, MAX_DEPTH);
+        refused(&node, &[2, 4], "union branch 2 of 2 does not exist");
     }
 
     #[test]
