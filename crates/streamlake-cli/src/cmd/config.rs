@@ -5,7 +5,7 @@ use crate::out::say;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use streamlake::config::{redact_property, ClientKind, ConfigError, ConfigLoader};
+use streamlake::config::{redact_property, shown_name, ClientKind, ConfigError, ConfigLoader};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -43,7 +43,7 @@ pub fn run(c: ConfigCommand) -> anyhow::Result<ExitCode> {
                 ] {
                     println!("\n# librdkafka {name} properties");
                     for (k, v) in loaded.config.client_config(kind)?.config_map() {
-                        println!("{k} = {}", redact_property(k, v));
+                        println!("{} = {}", shown_name(k), redact_property(k, v));
                     }
                 }
             }

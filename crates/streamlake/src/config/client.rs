@@ -78,6 +78,27 @@ pub fn is_sensitive_property(key: &str) -> bool {
     })
 }
 
+/// A property name as it may be printed: a name that runs on past a secret word
+/// (`sasl.password4s3cr3t`, a line that lost its `=`) may carry the secret itself, so it is
+/// cut after the word (`sasl.password…`). Other names are printed as they are.
+pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let lower = name.to_ascii_lowercase();
+    let cut = SECRET_WORDS
+        .iter()
+        .filter_map(|w| lower.find(w).map(|at| at + w.len()))
+        .min();
+    match cut {
+        Some(end)
+            if name.len() > end
+                && !matches!(name.as_bytes()[end], b'.' | b'_' | b'-' | b' ')
+                && name.is_char_boundary(end) =>
+        {
+            std::borrow::Cow::Owned(format!("{}…", &name[..end]))
+        }
+        _ => std::borrow::Cow::Borrowed(name),
+    }
+}
+
 /// The value to print for a property: `[redacted]` for secrets.
 pub fn redact_property<'a>(key: &str, value: &'a str) -> &'a str {
     if is_sensitive_property(key) {
@@ -405,6 +426,7 @@ fn rejection(property: &str, e: &rdkafka::error::KafkaError) -> String {
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default()
             };
+            let property = shown_name(property);
             format!("librdkafka has no property `{property}` (the value is not shown){hint}")
         }
         KafkaError::ClientConfig(_, description, ..) if !is_sensitive_property(property) => {
@@ -477,7 +499,7 @@ fn suggest_property(name: &str) -> Option<&'static str> {
 pub(crate) fn origin_of(config: &Config, kind: ClientKind, property: &str) -> String {
     for (path, map) in passthrough(config, kind).into_iter().rev() {
         if map.contains_key(property) {
-            return format!("{path}.\"{property}\"");
+            return format!("{path}.\"{}\"", shown_name(property));
         }
     }
     derived(config, kind)
@@ -633,6 +655,26 @@ mod tests {
         let err = c.client_config(ClientKind::Producer).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains("SASL.PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn a_name_that_runs_on_past_a_secret_word_is_cut() {
+        assert_eq!(shown_name("sasl.password4s3cr3t-XYZ"), "sasl.password…");
+        assert_eq!(shown_name("SASL.PASSWORDhunter2"), "SASL.PASSWORD…");
+        assert_eq!(shown_name("sasl.password"), "sasl.password");
+        assert_eq!(shown_name("ssl.key.password"), "ssl.key.password");
+        assert_eq!(shown_name("sasl.password.extra"), "sasl.password.extra");
+        assert_eq!(shown_name("linger.ms"), "linger.ms");
+        let mut c = Config::default();
+        c.properties
+            .insert("sasl.password4s3cr3t-XYZ".into(), "x".into());
+        let text: Vec<String> = c
+            .check_with_librdkafka()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(!text.is_empty());
+        assert!(text.iter().all(|t| !t.contains("s3cr3t")), "{text:?}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod properties;
 mod secret;
 mod validate;
 
-pub use client::{is_sensitive_property, redact_property, ClientKind};
+pub use client::{is_sensitive_property, redact_property, shown_name, ClientKind};
 pub use error::{ConfigError, Problem};
 pub use load::{ConfigLoader, Entry, LoadedConfig, Source, ENV_PREFIX, ENV_SEPARATOR};
 pub use secret::Secret;
@@ -41,7 +41,11 @@ struct RedactedProperties<'a>(&'a BTreeMap<String, String>);
 impl fmt::Debug for RedactedProperties<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, redact_property(k, v))))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (shown_name(k), redact_property(k, v))),
+            )
             .finish()
     }
 }
