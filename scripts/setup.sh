@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what StreamLake needs, reusing whatever is already there.
 #   scripts/setup.sh          system libraries to build (cmake, OpenSSL, zstd, zlib, curl headers, pkg-config)
-#   scripts/setup.sh --test   also what the tests use: the tansu and crabka brokers, the
+#   scripts/setup.sh --test   also what the tests use: the tansu and crabka brokers (and the
+#                             crabka tool that formats a crabka cluster), the
 #                             rivven-schema registry, Python confluent-kafka and promtool
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 # libcurl4-openssl-dev: librdkafka 2.12 includes curl.h even when built without curl.
 APT_PACKAGES=(cmake pkg-config libssl-dev libzstd-dev zlib1g-dev libcurl4-openssl-dev)
 # Only for the tests: prometheus for its promtool, which checks deploy/prometheus; curl fetches
-# the crabka-broker crate.
+# the crabka crates.
 APT_TEST_PACKAGES=(prometheus curl)
 TANSU_VERSION=0.6.0
 
@@ -61,22 +62,27 @@ if ! cargo install --list | grep -q "^rivven-schema v${RIVVEN_VERSION}:"; then
 fi
 
 # crabka-broker: a second independently written Kafka-compatible broker, for the transaction
-# tests (tansu 0.6.0 has no EndTxn). Every release of it on crates.io is yanked (the project was
-# renamed, and no crate replaces it), so `cargo install` refuses it by name; a yanked crate still
-# builds from a lockfile, so it is built from its published .crate, checked against the
-# checksum crates.io lists for it, with the lockfile it was published with.
+# tests (tansu 0.6.0 has no EndTxn) and the three-broker cluster (scripts/cluster.sh), with
+# crabka-cli, whose `crabka format` sets up that cluster's controller quorum. Their 0.3.0
+# releases on crates.io are yanked, so `cargo install` refuses them by name; a yanked crate
+# still builds from a lockfile, so each is built from its published .crate, checked against the
+# checksum crates.io lists for it, with the lockfile it was published with. Both build in one
+# target folder, so the dependencies they share (all of crabka-cli's) compile once.
 CRABKA_VERSION=0.3.0
-CRABKA_SHA256=554e4628d62fa805fc5f410c901c749b5ac253fabdaf474b94cee974c5342602
-if ! cargo install --list | grep -q "^crabka-broker v${CRABKA_VERSION} "; then
-  echo "setup: building crabka-broker ${CRABKA_VERSION} (first time only)" >&2
+CRABKA_TARGET="${XDG_CACHE_HOME:-$HOME/.cache}/streamlake/crabka-target"
+install_crabka() { # install_crabka CRATE SHA256
+  local src
+  cargo install --list | grep -q "^$1 v${CRABKA_VERSION} " && return 0
+  echo "setup: building $1 ${CRABKA_VERSION} (first time only)" >&2
   src=$(mktemp -d)
-  curl -fsSL -o "$src/crabka-broker.crate" \
-    "https://static.crates.io/crates/crabka-broker/crabka-broker-${CRABKA_VERSION}.crate"
-  echo "${CRABKA_SHA256}  $src/crabka-broker.crate" | sha256sum --check --quiet
-  tar -xzf "$src/crabka-broker.crate" -C "$src"
-  cargo install --locked --path "$src/crabka-broker-${CRABKA_VERSION}"
+  curl -fsSL -o "$src/$1.crate" "https://static.crates.io/crates/$1/$1-${CRABKA_VERSION}.crate"
+  echo "$2  $src/$1.crate" | sha256sum --check --quiet
+  tar -xzf "$src/$1.crate" -C "$src"
+  CARGO_TARGET_DIR="$CRABKA_TARGET" cargo install --locked --path "$src/$1-${CRABKA_VERSION}"
   rm -rf "$src"
-fi
+}
+install_crabka crabka-broker 554e4628d62fa805fc5f410c901c749b5ac253fabdaf474b94cee974c5342602
+install_crabka crabka-cli 9ba10bcbe9a6f5d7ae2266d1d2e78f889b191b52d05805fc76761888cc72e322
 
 # Python confluent-kafka with its Schema Registry serializers, an independent client for
 # interoperability tests, in .venv; reinstalled when the requirements change.
