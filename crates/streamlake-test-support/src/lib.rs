@@ -13,10 +13,15 @@
 //! - [`transactional_broker`] starts one crabka broker per test binary, a second independently
 //!   written Kafka-compatible broker, for what tansu 0.6.0 lacks: transactions (`EndTxn`,
 //!   aborted records hidden from `read_committed` readers, offsets committed in a transaction).
+//! - [`cluster()`] starts one three-broker replicated crabka cluster per test binary (the cluster
+//!   of `scripts/cluster.sh`), with brokers to kill, stop, start, freeze and resume.
 //!
-//! tansu, rivven-schema and crabka-broker are installed by `scripts/setup.sh --test`
-//! (`STREAMLAKE_TANSU`, `STREAMLAKE_RIVVEN_SCHEMA` and `STREAMLAKE_CRABKA` may point at other
-//! binaries).
+//! tansu, rivven-schema, crabka-broker and crabka (crabka-cli) are installed by
+//! `scripts/setup.sh --test` (`STREAMLAKE_TANSU`, `STREAMLAKE_RIVVEN_SCHEMA`, `STREAMLAKE_CRABKA`
+//! and `STREAMLAKE_CRABKA_CLI` may point at other binaries).
+
+mod replicated;
+pub use replicated::{cluster, Cluster, PartitionState};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -216,25 +221,30 @@ fn use_classic_transactions(addr: &str) {
     );
 }
 
-/// A new data folder for the crabka broker of process `pid`, after removing the folders of test
-/// processes that have exited (a broker dies with its test process and cannot clean up).
+/// A new data folder for the crabka broker of process `pid`.
 fn crabka_data_dir(pid: u32) -> PathBuf {
+    owned_temp_dir("streamlake-crabka-", pid)
+}
+
+/// A new temporary folder `{prefix}{pid}` for process `pid`, after removing the folders of
+/// that prefix whose processes have exited (their brokers die with them and cannot clean up).
+fn owned_temp_dir(prefix: &str, pid: u32) -> PathBuf {
     let root = std::env::temp_dir();
     if let Ok(entries) = std::fs::read_dir(&root) {
         for e in entries.flatten() {
             let name = e.file_name();
             let owner = name
                 .to_str()
-                .and_then(|n| n.strip_prefix("streamlake-crabka-"))
+                .and_then(|n| n.strip_prefix(prefix))
                 .and_then(|p| p.parse::<u32>().ok());
             if owner.is_some_and(|p| !PathBuf::from(format!("/proc/{p}")).exists()) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
-    let dir = root.join(format!("streamlake-crabka-{pid}"));
+    let dir = root.join(format!("{prefix}{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("crabka data folder");
+    std::fs::create_dir_all(&dir).expect("temporary folder");
     dir
 }
 
