@@ -1,7 +1,7 @@
 //! Topic administration: create, delete, list and describe.
 
 use crate::config::{ClientKind, Config};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::error::RDKafkaErrorCode;
 use std::time::Duration;
@@ -162,6 +162,51 @@ impl Admin {
     /// Every topic (or just `topic`), sorted by name, internal ones included.
     pub fn describe(&self, topic: Option<&str>) -> Result<Vec<TopicInfo>, AdminError> {
         describe_on(self.client.inner(), topic, self.timeout)
+    }
+
+    /// The broker id of the cluster's controller, as the last metadata answer named it
+    /// (`None` when no broker named one within the timeout).
+    pub fn controller(&self) -> Option<i32> {
+        let _ = self.client.inner().fetch_metadata(None, self.timeout);
+        let ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `native_ptr` is the live handle of this admin client, which outlives the
+        // call; `rd_kafka_controllerid` only reads the client's cached metadata and takes no
+        // ownership. rust-rdkafka has no safe wrapper for it.
+        #[allow(unsafe_code)]
+        let id = unsafe {
+            rdkafka::bindings::rd_kafka_controllerid(self.client.inner().native_ptr(), ms)
+        };
+        (id >= 0).then_some(id)
+    }
+
+    /// One config value of each of `topics` (`min.insync.replicas`, say), as the brokers
+    /// report it; a topic whose configs could not be read is left out.
+    pub async fn topic_config(
+        &self,
+        topics: &[String],
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, AdminError> {
+        let specs: Vec<ResourceSpecifier<'_>> = topics
+            .iter()
+            .map(|t| ResourceSpecifier::Topic(t.as_str()))
+            .collect();
+        if specs.is_empty() {
+            return Ok(Default::default());
+        }
+        let results = self
+            .client
+            .describe_configs(&specs, &self.options())
+            .await
+            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (topic, r) in topics.iter().zip(results) {
+            if let Ok(resource) = r {
+                if let Some(v) = resource.get(name).and_then(|e| e.value.clone()) {
+                    out.insert(topic.clone(), v);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

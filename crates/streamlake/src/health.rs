@@ -1,10 +1,14 @@
-//! Cluster health checks for operators and probes: brokers reachable, topics present with a
-//! leader for every partition, and optionally an end-to-end produce and consume.
+//! Cluster health checks for operators and probes: brokers reachable, the controller, every
+//! partition's replication (under-replicated, under `min.insync.replicas`, offline), topics
+//! present with a leader for every partition, and optionally an end-to-end produce and consume.
 //!
 //! # Guarantees
 //! - [`check`] never hangs: every step is bounded by [`HealthOptions::timeout`].
 //! - The report says what was checked and what failed, by name (broker, topic, partition);
-//!   [`HealthReport::healthy`] is true only if every check passed.
+//!   [`HealthReport::healthy`] is true only if every check passed: a broker named as a replica
+//!   but missing from the metadata (down), a partition with fewer in-sync replicas than
+//!   replicas, one under its topic's `min.insync.replicas` (acks=all writes are refused) or
+//!   one without a leader (offline) makes the cluster unhealthy, whichever topic it is in.
 //! - The probe writes one small record (value `streamlake health probe <id>`, header
 //!   `health_probe`) to the probe topic and reads that very record back.
 
@@ -44,6 +48,19 @@ pub struct BrokerHealth {
     pub id: i32,
     /// `host:port`.
     pub address: String,
+    /// Whether a TCP connection to `address` opened: the metadata can name a broker for a
+    /// while after it died.
+    pub reachable: bool,
+}
+
+/// Whether a TCP connection to `address` opens within `timeout`.
+fn reachable(address: &str, timeout: Duration) -> bool {
+    use std::net::ToSocketAddrs;
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
 }
 
 /// One topic.
@@ -59,6 +76,91 @@ pub struct TopicHealth {
     pub without_leader: Vec<i32>,
     /// Partitions with fewer in-sync replicas than replicas (a warning, not a failure).
     pub under_replicated: Vec<i32>,
+}
+
+/// A partition that needs attention, with what the metadata says of it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PartitionProblem {
+    /// Topic name.
+    pub topic: String,
+    /// Partition id.
+    pub partition: i32,
+    /// Leader broker id (-1: none).
+    pub leader: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
+    /// The topic's `min.insync.replicas`, when the brokers report it.
+    pub min_insync_replicas: Option<i32>,
+}
+
+/// The replication state of the whole cluster.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ClusterHealth {
+    /// The controller's broker id (none when no broker named one).
+    pub controller: Option<i32>,
+    /// Broker ids named as replicas of some partition but missing from the metadata, or in
+    /// the metadata but not accepting connections.
+    pub brokers_down: Vec<i32>,
+    /// Partitions with fewer in-sync replicas than replicas.
+    pub under_replicated: Vec<PartitionProblem>,
+    /// Partitions with fewer in-sync replicas than their topic's `min.insync.replicas`:
+    /// acks=all producers are refused there (NOT_ENOUGH_REPLICAS).
+    pub under_min_isr: Vec<PartitionProblem>,
+    /// Partitions without a leader: nothing can be written or read there.
+    pub offline: Vec<PartitionProblem>,
+    /// Partitions looked at.
+    pub partitions: usize,
+}
+
+impl ClusterHealth {
+    /// Nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.brokers_down.is_empty()
+            && self.under_replicated.is_empty()
+            && self.under_min_isr.is_empty()
+            && self.offline.is_empty()
+    }
+
+    /// The replication state of `topics`, with the live brokers `live` and each topic's
+    /// `min.insync.replicas` from `min_isr`.
+    pub fn of(
+        topics: &[crate::admin::TopicInfo],
+        live: &[i32],
+        min_isr: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        let mut health = Self::default();
+        let mut down = std::collections::BTreeSet::new();
+        for t in topics {
+            let min = min_isr
+                .get(&t.name)
+                .and_then(|v| v.trim().parse::<i32>().ok());
+            for p in &t.partitions {
+                health.partitions += 1;
+                down.extend(p.replicas.iter().filter(|r| !live.contains(r)));
+                let problem = || PartitionProblem {
+                    topic: t.name.clone(),
+                    partition: p.id,
+                    leader: p.leader,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    min_insync_replicas: min,
+                };
+                if p.leader < 0 {
+                    health.offline.push(problem());
+                }
+                if p.isr.len() < p.replicas.len() {
+                    health.under_replicated.push(problem());
+                }
+                if min.is_some_and(|m| (p.isr.len() as i32) < m) {
+                    health.under_min_isr.push(problem());
+                }
+            }
+        }
+        health.brokers_down = down.into_iter().collect();
+        health
+    }
 }
 
 /// The end-to-end probe.
@@ -89,6 +191,8 @@ pub struct HealthReport {
     pub brokers: Vec<BrokerHealth>,
     /// Why the cluster could not be reached.
     pub cluster_error: Option<String>,
+    /// The controller and every partition's replication.
+    pub cluster: ClusterHealth,
     /// The topics asked for.
     pub topics: Vec<TopicHealth>,
     /// The probe, when asked for.
@@ -101,6 +205,7 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
         healthy: false,
         brokers: Vec::new(),
         cluster_error: None,
+        cluster: ClusterHealth::default(),
         topics: Vec::new(),
         probe: None,
     };
@@ -113,9 +218,14 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
     };
     match admin.brokers() {
         Ok(b) => {
+            let connect = options.timeout.min(Duration::from_secs(2));
             report.brokers = b
                 .into_iter()
-                .map(|(id, address)| BrokerHealth { id, address })
+                .map(|(id, address)| BrokerHealth {
+                    reachable: reachable(&address, connect),
+                    id,
+                    address,
+                })
                 .collect();
         }
         Err(e) => {
@@ -123,6 +233,31 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
             return report;
         }
     }
+    match admin.describe(None) {
+        Ok(topics) => {
+            let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+            let min_isr = admin
+                .topic_config(&names, "min.insync.replicas")
+                .await
+                .unwrap_or_default();
+            let live: Vec<i32> = report
+                .brokers
+                .iter()
+                .filter(|b| b.reachable)
+                .map(|b| b.id)
+                .collect();
+            report.cluster = ClusterHealth::of(&topics, &live, &min_isr);
+            // A broker the metadata still names but that does not answer is down too.
+            for b in report.brokers.iter().filter(|b| !b.reachable) {
+                if !report.cluster.brokers_down.contains(&b.id) {
+                    report.cluster.brokers_down.push(b.id);
+                }
+            }
+            report.cluster.brokers_down.sort_unstable();
+        }
+        Err(e) => report.cluster_error = Some(format!("no metadata: {e}")),
+    }
+    report.cluster.controller = admin.controller();
     for name in &options.topics {
         report.topics.push(topic_health(&admin, name));
     }
@@ -130,6 +265,8 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
         report.probe = Some(probe(config, topic, options.timeout).await);
     }
     report.healthy = !report.brokers.is_empty()
+        && report.cluster_error.is_none()
+        && report.cluster.ok()
         && report
             .topics
             .iter()
@@ -245,5 +382,57 @@ async fn probe(config: &Config, topic: &str, timeout: Duration) -> ProbeHealth {
                 return out;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{PartitionInfo, TopicInfo};
+
+    fn topic(name: &str, partitions: &[(i32, &[i32], &[i32])]) -> TopicInfo {
+        TopicInfo {
+            name: name.into(),
+            partitions: partitions
+                .iter()
+                .enumerate()
+                .map(|(i, (leader, replicas, isr))| PartitionInfo {
+                    id: i as i32,
+                    leader: *leader,
+                    replicas: replicas.to_vec(),
+                    isr: isr.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn replication_problems_are_named_by_topic_and_partition() {
+        let topics = [
+            topic(
+                "orders",
+                &[(1, &[1, 2, 3], &[1, 2, 3]), (2, &[1, 2, 3], &[2])],
+            ),
+            topic("audit", &[(-1, &[3], &[])]),
+        ];
+        let min = [("orders".to_owned(), "2".to_owned())]
+            .into_iter()
+            .collect();
+        let h = ClusterHealth::of(&topics, &[1, 2], &min);
+        assert!(!h.ok());
+        assert_eq!(h.partitions, 3);
+        assert_eq!(h.brokers_down, [3]);
+        let names = |ps: &[PartitionProblem]| {
+            ps.iter()
+                .map(|p| format!("{}/{}", p.topic, p.partition))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&h.under_replicated), ["orders/1", "audit/0"]);
+        assert_eq!(names(&h.under_min_isr), ["orders/1"]);
+        assert_eq!(h.under_min_isr[0].min_insync_replicas, Some(2));
+        assert_eq!(names(&h.offline), ["audit/0"]);
+        let fine = ClusterHealth::of(&topics[..1], &[1, 2, 3], &Default::default());
+        assert_eq!(names(&fine.under_replicated), ["orders/1"]);
+        assert!(fine.brokers_down.is_empty() && fine.under_min_isr.is_empty());
     }
 }

@@ -4,7 +4,7 @@ use crate::args::{print_notes, runtime, KafkaArgs};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
-use streamlake::health::{check, HealthOptions};
+use streamlake::health::{check, ClusterHealth, HealthOptions, PartitionProblem};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
@@ -40,14 +40,27 @@ pub fn run(a: HealthArgs) -> anyhow::Result<ExitCode> {
         match &report.cluster_error {
             Some(e) => println!("brokers: FAIL {e}"),
             None => println!(
-                "brokers: ok {}",
+                "brokers: {} {}",
+                if report.brokers.iter().all(|b| b.reachable) {
+                    "ok"
+                } else {
+                    "FAIL"
+                },
                 report
                     .brokers
                     .iter()
-                    .map(|b| format!("{}={}", b.id, b.address))
+                    .map(|b| format!(
+                        "{}={}{}",
+                        b.id,
+                        b.address,
+                        if b.reachable { "" } else { " (not answering)" }
+                    ))
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
+        }
+        if report.cluster_error.is_none() {
+            print_cluster(&report.cluster);
         }
         for t in &report.topics {
             if !t.exists {
@@ -90,4 +103,57 @@ pub fn run(a: HealthArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The controller and the replication of every partition, one line each, naming what is wrong.
+fn print_cluster(c: &ClusterHealth) {
+    match c.controller {
+        Some(id) => println!("controller: ok broker {id}"),
+        None => println!("controller: unknown (no broker named one)"),
+    }
+    let list = |ps: &[PartitionProblem], what: &dyn Fn(&PartitionProblem) -> String| {
+        ps.iter()
+            .map(|p| format!("{}/{} ({})", p.topic, p.partition, what(p)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    if !c.brokers_down.is_empty() {
+        println!(
+            "brokers down: FAIL {} (named as replicas but missing from the metadata, or not answering)",
+            ids(&c.brokers_down)
+        );
+    }
+    if !c.offline.is_empty() {
+        println!(
+            "offline partitions: FAIL {}",
+            list(&c.offline, &|p| format!("replicas {}", ids(&p.replicas)))
+        );
+    }
+    if !c.under_min_isr.is_empty() {
+        println!(
+            "under min.insync.replicas: FAIL {}",
+            list(&c.under_min_isr, &|p| format!(
+                "in sync {} < {}",
+                p.isr.len(),
+                p.min_insync_replicas.unwrap_or_default()
+            ))
+        );
+    }
+    if !c.under_replicated.is_empty() {
+        println!(
+            "under-replicated: FAIL {}",
+            list(&c.under_replicated, &|p| format!(
+                "in sync {} of {}",
+                ids(&p.isr),
+                ids(&p.replicas)
+            ))
+        );
+    }
+    if c.ok() {
+        println!(
+            "replication: ok {} partition(s), every replica in sync",
+            c.partitions
+        );
+    }
 }
