@@ -12,11 +12,25 @@ use std::path::{Path, PathBuf};
 pub const ENV_PREFIX: &str = "STREAMLAKE_";
 /// Separator between nested keys in environment variable names.
 pub const ENV_SEPARATOR: &str = "__";
-/// `STREAMLAKE_` variables that are not configuration keys.
+/// `STREAMLAKE_` variables that are not configuration keys: the command's own, and those of
+/// the project's scripts and test rig (scripts/cluster.sh, bench/, the brokers the tests run),
+/// which an operator may well have exported in the same shell.
 const ENV_NOT_CONFIG: &[&str] = &[
     "STREAMLAKE_CONFIG",
     "STREAMLAKE_LOG",
     "STREAMLAKE_LOG_FORMAT",
+    "STREAMLAKE_BIN",
+    "STREAMLAKE_CLUSTER_DIR",
+    "STREAMLAKE_CLUSTER_HOSTS",
+    "STREAMLAKE_CLUSTER_LOG",
+    "STREAMLAKE_CLUSTER_PORT",
+    "STREAMLAKE_CRABKA",
+    "STREAMLAKE_CRABKA_CLI",
+    "STREAMLAKE_PROPERTY_CASES",
+    "STREAMLAKE_PROPERTY_STRICT_SECRETS",
+    "STREAMLAKE_PYTHON",
+    "STREAMLAKE_RIVVEN_SCHEMA",
+    "STREAMLAKE_TANSU",
 ];
 
 /// Where a configuration value came from.
@@ -682,6 +696,9 @@ mod tests {
                 ("STREAMLAKE_PRODUCER__LINGER_MS", "30"),
                 ("STREAMLAKE_SCHEMA_REGISTRY_URL", "http://registry:8081"),
                 ("OTHER", "x"),
+                // The cluster script's and test rig's own variables are no config keys.
+                ("STREAMLAKE_CLUSTER_DIR", "/tmp/c"),
+                ("STREAMLAKE_CRABKA", "/usr/bin/crabka-broker"),
             ]))
             .flag("bootstrap_servers", "flag:9092", "--bootstrap-servers")
             .load()
