@@ -4,6 +4,8 @@
 # each side reported, and what is in the topic. The report goes to docs/reliability.md.
 #
 #   bench/chaos.sh [SECONDS [RATE]]     default 180 s at 2000 records/s
+#   bench/chaos.sh --cluster [SECONDS [RATE]]   the same on the three-broker cluster
+#                                       (bench/chaos_cluster.sh; default 600 s at 1000/s)
 #
 # The logs of the last run (produce, replay, broker) are kept in target/chaos-last/.
 #
@@ -13,6 +15,10 @@
 # and counted; losses must be zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  exec bench/chaos_cluster.sh "$@"
+fi
 SECONDS_TOTAL="${1:-180}"
 RATE="${2:-2000}"
 SEED="${CHAOS_SEED:-$RANDOM}"
