@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// The port crabka-broker always gives its controller, on the address it listens on.
 const CONTROLLER_PORT: u16 = 9093;
 
+/// The topic (one partition, three replicas) the rig writes to when the cluster starts.
+const PROBE_TOPIC: &str = "streamlake-cluster-probe";
+
 /// The three-broker cluster of this test binary, started on first use.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -265,6 +268,44 @@ impl Cluster {
         running.frozen = frozen;
     }
 
+    /// Broker `n` is frozen (stopped with SIGSTOP and not resumed).
+    pub fn is_frozen(&self, n: i32) -> bool {
+        let p = self.node(n).process.lock().expect("node lock");
+        p.as_ref()
+            .is_some_and(|r| r.frozen && !r.exited.load(Ordering::SeqCst))
+    }
+
+    /// Brings the cluster back to three running brokers: resumes frozen ones, starts stopped
+    /// ones (see [`Cluster::start`]), and waits (up to `within`) until the replicas of every
+    /// partition of the rig's probe topic are in sync. For a test to start from a healthy
+    /// cluster whatever an earlier test left.
+    pub fn heal(&self, within: Duration) -> Result<(), Vec<PartitionState>> {
+        for n in 1..=3 {
+            if self.is_frozen(n) {
+                self.resume(n);
+            }
+        }
+        for n in 1..=3 {
+            if !self.is_running(n) {
+                self.start(n);
+            }
+        }
+        self.wait_for_full_isr(PROBE_TOPIC, within)
+    }
+
+    /// The broker that coordinates the transactions of `transactional_id`: the leader of its
+    /// `__transaction_state` partition (crabka, like Kafka, places a transactional id by the
+    /// murmur2 hash of its bytes among the topic's 50 partitions), -1 if that partition has no
+    /// leader or the topic does not exist yet (it is created by the first transactional
+    /// producer's `FindCoordinator`).
+    pub fn transaction_coordinator(&self, transactional_id: &str) -> i32 {
+        let p = partition_for_transactional_id(transactional_id);
+        self.partitions("__transaction_state")
+            .ok()
+            .and_then(|parts| parts.get(p as usize).map(|s| s.leader))
+            .unwrap_or(-1)
+    }
+
     /// The brokers that run and are not frozen, as a bootstrap list: a metadata request sent to
     /// a frozen broker would wait for its whole timeout.
     fn live_bootstrap(&self) -> String {
@@ -411,7 +452,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let probe = "streamlake-cluster-probe";
+        let probe = PROBE_TOPIC;
         loop {
             let admin = self.admin();
             let topic =
@@ -535,8 +576,56 @@ fn spawn_watched(mut cmd: Command) -> Running {
     }
 }
 
+/// The `__transaction_state` partition of a transactional id: `Utils.abs(murmur2(id)) % 50`,
+/// as crabka (and Kafka's coordinator placement by hash) computes it.
+fn partition_for_transactional_id(transactional_id: &str) -> i32 {
+    let h = murmur2(transactional_id.as_bytes());
+    (if h == i32::MIN { 0 } else { h.abs() }) % 50
+}
+
+/// Kafka's murmur2 (the Java client's `Utils.murmur2`), as a signed 32-bit value.
+fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = SEED ^ (data.len() as u32);
+    let chunks = data.chunks_exact(4);
+    let rem = chunks.remainder();
+    for c in chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    if rem.len() >= 3 {
+        h ^= u32::from(rem[2]) << 16;
+    }
+    if rem.len() >= 2 {
+        h ^= u32::from(rem[1]) << 8;
+    }
+    if !rem.is_empty() {
+        h ^= u32::from(rem[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
 fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transactional_ids_map_to_the_partitions_the_java_client_computes() {
+        // crabka's reference vectors, from `Utils.abs(Utils.murmur2(id)) % 50`.
+        for (id, p) in [("my-tid", 43), ("producer-1", 45), ("tx-orders-prod", 26)] {
+            assert_eq!(super::partition_for_transactional_id(id), p, "{id}");
+        }
+    }
 }
