@@ -922,3 +922,88 @@ async fn a_transaction_in_flight_when_its_coordinator_dies_is_visible_whole_or_n
     assert!(t3.is_ok(), "T3 failed: {summary}");
     assert_eq!(seen["t3"].0, 30, "T3 committed: {summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_names_the_broker_down_and_the_partitions_it_leaves_under_replicated() {
+    use streamlake::health::{check, HealthOptions};
+    let (_exclusive, cluster) = exclusive().await;
+    let topic = new_topic(cluster, "health").await;
+    let config = Config::with_bootstrap(&cluster.bootstrap);
+    let options = HealthOptions {
+        topics: vec![topic.clone()],
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let report = check(&config, &options).await;
+    assert!(report.healthy, "{report:#?}");
+    assert_eq!(report.cluster.brokers_down, Vec::<i32>::new());
+    assert!(report.cluster.controller.is_some(), "{report:#?}");
+    assert!(report.cluster.partitions >= PARTITIONS as usize);
+
+    // Broker down: not the controller, which crabka is slow to replace.
+    let controller = blocking(move || cluster.controller()).await;
+    let victim = (1..=3).find(|n| *n != controller).unwrap();
+    blocking(move || cluster.kill(victim)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let r = check(&config, &options).await;
+        let shrunk = r
+            .cluster
+            .under_replicated
+            .iter()
+            .filter(|p| p.topic == topic)
+            .count();
+        if !r.healthy && r.cluster.brokers_down == [victim] && shrunk == PARTITIONS as usize {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never named broker {victim}: {r:#?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    for p in report
+        .cluster
+        .under_replicated
+        .iter()
+        .filter(|p| p.topic == topic)
+    {
+        assert!(
+            p.replicas.contains(&victim) && !p.isr.contains(&victim),
+            "{p:?}"
+        );
+        assert_eq!(p.min_insync_replicas, Some(2), "{p:?}");
+    }
+    // Two replicas of three are still in sync: at min.insync.replicas, not under it; every
+    // partition has a leader.
+    assert!(report.cluster.under_min_isr.is_empty(), "{report:#?}");
+    assert!(report.cluster.offline.is_empty(), "{report:#?}");
+    assert!(
+        report
+            .brokers
+            .iter()
+            .any(|b| b.id == victim && !b.reachable)
+            || !report.brokers.iter().any(|b| b.id == victim)
+    );
+
+    blocking(move || cluster.start(victim)).await;
+    assert_full_isr(
+        cluster,
+        &topic,
+        Duration::from_secs(90),
+        "after the restart",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = check(&config, &options).await;
+        if r.healthy {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not healthy after the restart: {r:#?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
