@@ -1007,3 +1007,142 @@ async fn health_names_the_broker_down_and_the_partitions_it_leaves_under_replica
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
+
+/// The gateway under load while the leader of a busy partition is killed: every event answered
+/// `accepted` (in a 2xx or a 503) is in the topic once, where its answer said; no event answered
+/// `failed` is in the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_writes_what_it_accepted_and_nothing_it_failed_across_a_killed_leader() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::Value;
+    use streamlake::gateway::{app, Gateway, GatewayConfig};
+    use tower::ServiceExt;
+
+    let (_exclusive, cluster) = exclusive().await;
+    let topic = new_topic(cluster, "gw-failover").await;
+    let dlq = new_topic(cluster, "gw-failover-dlq").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &path,
+        format!("datasets:\n  orders:\n    topic: {topic}\n    dlq_topic: {dlq}\n    key: /k\n"),
+    )
+    .unwrap();
+    let gw_config = GatewayConfig::from_file(&path).unwrap();
+    let gateway = Arc::new(
+        Gateway::new(&gw_config, &Config::with_bootstrap(&cluster.bootstrap))
+            .await
+            .unwrap(),
+    );
+    // Where each key lands, from a first request; then the busiest partition not led by the
+    // controller.
+    async fn post(gateway: Arc<Gateway>, body: String) -> (axum::http::StatusCode, Value) {
+        let resp = app(gateway)
+            .oneshot(
+                Request::post("/v1/datasets/orders/events")
+                    .header("content-type", "application/x-ndjson")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+    }
+    let batch = |round: usize| -> String {
+        (0..KEYS)
+            .map(|k| format!("{{\"k\":\"k{k}\",\"seq\":{round}}}\n"))
+            .collect()
+    };
+    let (status, first) = post(Arc::clone(&gateway), batch(0)).await;
+    assert!(status.is_success(), "{first}");
+    let partition_of: HashMap<usize, i32> = (0..KEYS)
+        .map(|k| (k, first["results"][k]["partition"].as_i64().unwrap() as i32))
+        .collect();
+    let (victim, busy, _, controller) = busy_leader(cluster, &topic, &partition_of).await;
+
+    // Requests of one event per key, one after the other, for 10 s, the kill, and 10 s more
+    // once the broker is back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers = {
+        let stop = Arc::clone(&stop);
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut answers = vec![(status, first)];
+            let mut round = 1;
+            while !stop.load(Ordering::SeqCst) {
+                answers.push(post(Arc::clone(&gateway), batch(round)).await);
+                round += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            answers
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    blocking(move || cluster.kill(victim)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    blocking(move || cluster.start(victim)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.store(true, Ordering::SeqCst);
+    let answers = answers.await.unwrap();
+
+    let mut accepted: HashMap<(String, u64), (i32, i64)> = HashMap::new();
+    let mut failed: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for (round, (status, body)) in answers.iter().enumerate() {
+        *statuses.entry(status.as_u16()).or_default() += 1;
+        for (k, r) in body["results"].as_array().unwrap().iter().enumerate() {
+            let id = (format!("k{k}"), round as u64);
+            match r["status"].as_str().unwrap() {
+                "accepted" => {
+                    accepted.insert(
+                        id,
+                        (
+                            r["partition"].as_i64().unwrap() as i32,
+                            r["offset"].as_i64().unwrap(),
+                        ),
+                    );
+                }
+                "failed" => {
+                    failed.insert(id);
+                }
+                other => panic!("{other}: {r}"),
+            }
+        }
+    }
+    let context = format!(
+        "broker {victim} (leader of partition {busy}; controller {controller}) killed; answers by status {statuses:?}, {} events accepted, {} failed",
+        accepted.len(),
+        failed.len()
+    );
+    assert_full_isr(cluster, &topic, Duration::from_secs(60), &context).await;
+    let records = read_all(&cluster.bootstrap, &topic, accepted.len()).await;
+    let mut seen: HashMap<(String, u64), Vec<(i32, i64)>> = HashMap::new();
+    for r in &records {
+        let v: Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        let id = (
+            v["k"].as_str().unwrap().to_owned(),
+            v["seq"].as_u64().unwrap(),
+        );
+        seen.entry(id).or_default().push((r.partition, r.offset));
+    }
+    for (id, at) in &accepted {
+        assert_eq!(
+            seen.get(id).map(Vec::as_slice),
+            Some(&[*at][..]),
+            "accepted {id:?}: {context}"
+        );
+    }
+    let written_failed: Vec<_> = failed.iter().filter(|id| seen.contains_key(*id)).collect();
+    assert!(
+        written_failed.is_empty(),
+        "{} event(s) answered failed are in the topic: {written_failed:?}; {context}",
+        written_failed.len()
+    );
+    assert_eq!(records.len(), accepted.len(), "{context}");
+    eprintln!("{context}");
+}
