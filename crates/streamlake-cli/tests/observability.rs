@@ -353,45 +353,18 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn gateway_spans_are_exported_over_otlp_and_records_name_the_request_span() {
-    let dir = tempfile::tempdir().unwrap();
-    let (raw, dlq) = (new_topic("obs-gw-raw", 1), new_topic("obs-gw-dlq", 1));
-    let port = free_port();
-    let cfg = dir.path().join("gateway.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen: 127.0.0.1:{port}\nkafka:\n  bootstrap_servers: {}\ndatasets:\n  orders:\n    topic: {raw}\n    dlq_topic: {dlq}\n    key: /order_id\n",
-            broker().bootstrap
-        ),
-    )
-    .unwrap();
     let (collector, exports) = collector();
-    let mut child = streamlake()
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .args(["--otlp-endpoint", &format!("http://{collector}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "serve exited");
-        assert!(Instant::now() < deadline, "gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let endpoint = format!("http://{collector}");
+    let gw = serve(&["--otlp-endpoint", &endpoint], "", "", &[]);
+    let mut child = gw.child;
     let (trace, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let body = r#"{"order_id":"o-1","amount":3}"#;
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(
-        s,
-        "POST /v1/datasets/orders/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\ntraceparent: 00-{trace}-{caller_span}-01\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let resp = post_events(
+        &gw.addr,
+        &format!("traceparent: 00-{trace}-{caller_span}-01\r\n"),
+        r#"{"order_id":"o-1","amount":3}"#,
+    );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let raw = gw.raw;
 
     // The record's traceparent names the gateway's span: same trace, a span of its own.
     let records = consume_json(&raw, &[]);
@@ -443,6 +416,7 @@ fn gateway_spans_are_exported_over_otlp_and_records_name_the_request_span() {
 struct Served {
     child: std::process::Child,
     addr: String,
+    raw: String,
     dlq: String,
     _dir: tempfile::TempDir,
 }
@@ -480,6 +454,7 @@ fn serve(global: &[&str], top: &str, dataset: &str, files: &[(&str, &str)]) -> S
     Served {
         child,
         addr,
+        raw,
         dlq,
         _dir: dir,
     }
