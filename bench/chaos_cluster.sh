@@ -112,40 +112,14 @@ KILLS=$(printf '%s\n' "${EVENTS[@]:-}" | grep -c '^kill$' || true)
 STOPS=$(printf '%s\n' "${EVENTS[@]:-}" | grep -c '^stop$' || true)
 FREEZES=$(printf '%s\n' "${EVENTS[@]:-}" | grep -c '^freeze$' || true)
 python3 - "$WORK" "$SECONDS_TOTAL" "$RATE" "$SEED" "$KILLS" "$STOPS" "$FREEZES" "$(python3 bench/report.py --machine)" <<'PYEOF' | python3 bench/report.py "## Chaos run on the three-broker cluster" docs/reliability.md
-import json, re, sys
+import sys
 work, seconds, rate, seed, kills, stops, freezes, machine = sys.argv[1:9]
-sent = int(open(f"{work}/sent.count").read().strip())
-produce = open(f"{work}/produce.log").read()
-replay = open(f"{work}/replay.log").read()
-rc = open(f"{work}/produce.rc").read().strip()
-m = re.search(r"(\d+) delivered, (\d+) failed", produce)
-direct, failed = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-m = re.search(r"spooled (\d+) record\(s\): (\d+) replayed to Kafka so far, (\d+) wait", produce)
-spooled, replayed_live, left = (int(x) for x in m.groups()) if m else (0, 0, 0)
-errors = {}
-for line in produce.splitlines():
-    e = re.match(r"failed: line \d+(?: \(ingestion_id [^)]*\))?: (.*)", line)
-    if e:
-        errors[e.group(1)] = errors.get(e.group(1), 0) + 1
-reasons = "; ".join(f"{n} x `{r}`" for r, n in sorted(errors.items(), key=lambda x: -x[1])) or "none"
-m = re.search(r"replayed (\d+) record\(s\); (\d+) left", replay)
-replayed_after, left_after = (int(x) for x in m.groups()) if m else (0, -1)
-seen, total, per_key, disorder, longest = set(), 0, {}, 0, 0
-for line in open(f"{work}/topic.jsonl"):
-    r = json.loads(line)
-    v = json.loads(r["value"])
-    total += 1
-    key = (v["k"], v["seq"])
-    if key in seen:
-        continue
-    seen.add(key)
-    longest = max(longest, r["arrived"] - v["t"])
-    last = per_key.get(v["k"], -1)
-    if v["seq"] < last:
-        disorder += 1
-    per_key[v["k"]] = max(last, v["seq"])
-expected = {("k%d" % (n % 20), n // 20) for n in range(sent)}
-missing = len(expected - seen)
+sys.path.insert(0, "bench")
+from chaos_tally import tally
+t = tally(work)
+sent, direct, failed, spooled, replayed_live, left = (t[k] for k in ("sent", "direct", "failed", "spooled", "replayed_live", "left"))
+replayed_after, left_after, total, missing, disorder, longest = (t[k] for k in ("replayed_after", "left_after", "total", "missing", "disorder", "longest"))
+rc, reasons, distinct = t["rc"], t["reasons"], t["distinct"]
 print(f"""## Chaos run on the three-broker cluster
 
 Machine: {machine}; three crabka-broker 0.3.0 processes on loopback (`scripts/cluster.sh`),
@@ -166,9 +140,9 @@ records/s (20 keys) for {seconds} s while, every 15 to 40 s, one broker at a tim
 | left in the spool at exit / replayed afterwards / left after | {left:,} / {replayed_after:,} / {left_after:,} |
 | failed (returned as errors) | {failed:,} |
 | in the topic (all copies) | {total:,} |
-| distinct records in the topic | {len(seen):,} |
+| distinct records in the topic | {distinct:,} |
 | **missing** | **{missing:,}** |
-| **duplicates** | **{total - len(seen):,}** |
+| **duplicates** | **{total - distinct:,}** |
 | **records behind a later one of their key** | **{disorder:,}** |
 | longest wait from the generator until a reader of the topic had the record | {longest:,} ms |
 
