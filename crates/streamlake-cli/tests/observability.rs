@@ -460,6 +460,22 @@ fn serve(global: &[&str], top: &str, dataset: &str, files: &[(&str, &str)]) -> S
     }
 }
 
+impl Served {
+    /// SIGTERM, then everything the gateway wrote on stderr; it must exit 0.
+    fn stop(&mut self) -> String {
+        signal(&self.child, "TERM");
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(self.child.wait().unwrap().success(), "{stderr}");
+        stderr
+    }
+}
+
 /// One request over its own connection: the whole response as text (a server that answers
 /// before the whole body is sent may close the connection on the rest).
 fn post_events(addr: &str, extra_headers: &str, body: &str) -> String {
@@ -531,15 +547,7 @@ fn gateway_memory_stays_bounded_under_big_idempotent_batches_and_floods_of_tiny_
         );
     }
     peak = peak.max(rss_mib(pid));
-    signal(&gw.child, "TERM");
-    let mut stderr = String::new();
-    gw.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(gw.child.wait().unwrap().success(), "{stderr}");
+    let stderr = gw.stop();
     assert!(stderr.contains("240000 event(s) accepted"), "{stderr}");
     // Unbounded replay entries of whole responses took 40 such requests past 700 MiB.
     eprintln!("serve resident memory: {before:.1} MiB idle, {peak:.1} MiB at the most");
@@ -569,15 +577,7 @@ fn gateway_logs_of_invalid_events_name_the_field_and_rule_never_the_value() {
     let dead = consume_json(&gw.dlq, &[]);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["value"], body.as_str());
-    signal(&gw.child, "TERM");
-    let mut stderr = String::new();
-    gw.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(gw.child.wait().unwrap().success(), "{stderr}");
+    let stderr = gw.stop();
     assert!(stderr.contains("invalid event dead-lettered"), "{stderr}");
     assert!(stderr.contains("/card: pattern"), "{stderr}");
     assert!(
