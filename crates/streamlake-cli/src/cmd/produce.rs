@@ -416,6 +416,16 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
     });
 
     let failed = Arc::new(AtomicU64::new(0));
+    // Failed records are reported from this thread, in the order their outcomes arrive: the
+    // delivery callbacks (on librdkafka's threads, and on this one while it flushes) only pass
+    // them on, so every report is written, and written before the summary.
+    let (failures_tx, failures) = std::sync::mpsc::channel::<(usize, Option<String>, String)>();
+    let report_failures =
+        |failures: &std::sync::mpsc::Receiver<(usize, Option<String>, String)>| {
+            for (line, id, reason) in failures.try_iter() {
+                crate::out::record("failed", line, id.as_deref(), &reason);
+            }
+        };
     let bytes = Arc::new(AtomicU64::new(0));
     let spooled = Arc::new(AtomicU64::new(0));
     let direct = Arc::new(AtomicU64::new(0));
@@ -427,6 +437,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             say!("interrupted after line {line_no}: no more lines are read");
             break;
         }
+        report_failures(&failures);
         let line = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => {
@@ -503,6 +514,7 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
         );
         sent += 1;
         let n = line_no;
+        let failures_tx = failures_tx.clone();
         let sent = producer.send(record, move |outcome| match outcome {
             Ok(false) => {
                 cb_bytes.fetch_add(size, Ordering::Relaxed);
@@ -513,7 +525,8 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 cb_failed.fetch_add(1, Ordering::Relaxed);
-                crate::out::record("failed", n, e.record.ingestion_id(), &e.error);
+                let id = e.record.ingestion_id().map(str::to_owned);
+                let _ = failures_tx.send((n, id, e.error.to_string()));
             }
         });
         if let Err(e) = sent {
@@ -545,6 +558,8 @@ pub fn run(a: ProduceArgs) -> anyhow::Result<ExitCode> {
             (r.producer, Some(r))
         }
     };
+    drop(failures_tx);
+    report_failures(&failures);
     let elapsed = started.elapsed().as_secs_f64();
     let failed = failed.load(Ordering::Relaxed);
     let spooled = spooled.load(Ordering::Relaxed);
