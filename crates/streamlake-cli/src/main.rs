@@ -127,6 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    out::set_command(cli.command.name());
     let span = tracing::info_span!(target: out::TARGET, "streamlake", command = cli.command.name());
     let _entered = span.enter();
     let result = match cli.command {

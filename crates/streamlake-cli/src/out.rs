@@ -11,6 +11,14 @@ pub const TARGET: &str = "streamlake::cli";
 
 static JSON: AtomicBool = AtomicBool::new(false);
 
+/// The command running, for the `span` of the events written here directly.
+static COMMAND: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names the command running (`produce`, …).
+pub fn set_command(name: &'static str) {
+    let _ = COMMAND.set(name);
+}
+
 /// Switches stderr messages to JSON log events.
 pub fn set_json(json: bool) {
     JSON.store(json, Ordering::Relaxed);
@@ -43,7 +51,24 @@ pub fn error(message: fmt::Arguments<'_>) {
 /// came from, its correlation id, and why.
 pub fn record(outcome: &str, line: usize, ingestion_id: Option<&str>, reason: &dyn fmt::Display) {
     if json() {
-        tracing::warn!(target: TARGET, outcome, line, ingestion_id, reason = %reason, "record {outcome}");
+        // Written here, not through the tracing subscriber: like the plain line, the report of
+        // a record must reach stderr whatever the log filter, and it must never be lost (once,
+        // the first of two such events sent through tracing did not reach stderr). The event
+        // has the shape of the subscriber's JSON events.
+        let mut event = serde_json::json!({
+            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            "level": "WARN",
+            "message": format!("record {outcome}"),
+            "outcome": outcome,
+            "line": line,
+            "reason": reason.to_string(),
+            "target": TARGET,
+            "span": {"command": COMMAND.get().copied().unwrap_or(""), "name": "streamlake"},
+        });
+        if let Some(id) = ingestion_id {
+            event["ingestion_id"] = id.into();
+        }
+        eprintln!("{event}");
     } else {
         // The reason may quote the input: its control characters are shown, not sent.
         let reason = reason.to_string();
