@@ -119,15 +119,20 @@ impl Tally {
     pub(crate) fn of(results: &[EventResult]) -> Self {
         let mut t = Self::default();
         for r in results {
-            match r.outcome {
-                EventOutcome::Accepted { .. } => t.accepted += 1,
-                EventOutcome::Invalid { .. } => t.invalid += 1,
-                EventOutcome::Failed(Failure::Retriable(_)) => t.retriable += 1,
-                EventOutcome::Failed(Failure::Rejected(_)) => t.rejected += 1,
-                EventOutcome::Failed(Failure::Server(_)) => t.server += 1,
-            }
+            t.add(&r.outcome);
         }
         t
+    }
+
+    /// Counts one more event with this fate.
+    pub(crate) fn add(&mut self, outcome: &EventOutcome) {
+        match outcome {
+            EventOutcome::Accepted { .. } => self.accepted += 1,
+            EventOutcome::Invalid { .. } => self.invalid += 1,
+            EventOutcome::Failed(Failure::Retriable(_)) => self.retriable += 1,
+            EventOutcome::Failed(Failure::Rejected(_)) => self.rejected += 1,
+            EventOutcome::Failed(Failure::Server(_)) => self.server += 1,
+        }
     }
 
     pub(crate) fn failed(&self) -> u64 {

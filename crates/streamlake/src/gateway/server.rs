@@ -626,15 +626,7 @@ async fn send(
             .await
         {
             Ok(delivering) => waiting.push((i, invalid, delivering)),
-            Err(e) => {
-                let failure = Failure::of(&e.error);
-                if failure.is_retriable() {
-                    gw.circuit.failure();
-                }
-                count(&mut tally, failure);
-                tracing::error!(ingestion_id = %id, error = %e.error, "event not written to Kafka");
-                results[i].outcome = EventOutcome::Failed(failure);
-            }
+            Err(e) => results[i].outcome = not_written(gw, &mut tally, id, &e.error),
         }
     }
     let (slots, deliveries): (Vec<_>, Vec<_>) = waiting
@@ -670,15 +662,7 @@ async fn send(
                     offset: d.offset,
                 }
             }
-            (_, Err(e)) => {
-                let failure = Failure::of(&e.error);
-                if failure.is_retriable() {
-                    gw.circuit.failure();
-                }
-                count(&mut tally, failure);
-                tracing::error!(ingestion_id = %id, error = %e.error, "event not written to Kafka");
-                EventOutcome::Failed(failure)
-            }
+            (_, Err(e)) => not_written(gw, &mut tally, id, &e.error),
         };
     }
     let dataset = ds.name.as_str();
@@ -696,10 +680,20 @@ async fn send(
     results
 }
 
-fn count(tally: &mut Tally, failure: Failure) {
-    match failure {
-        Failure::Retriable(_) => tally.retriable += 1,
-        Failure::Rejected(_) => tally.rejected += 1,
-        Failure::Server(_) => tally.server += 1,
+/// An event Kafka did not take (refused by the client or failed on delivery): logged, counted,
+/// and told to the circuit breaker when the reason may pass.
+fn not_written(
+    gw: &Gateway,
+    tally: &mut Tally,
+    id: Uuid,
+    error: &crate::producer::ProduceError,
+) -> EventOutcome {
+    let failure = Failure::of(error);
+    if failure.is_retriable() {
+        gw.circuit.failure();
     }
+    tracing::error!(ingestion_id = %id, error = %error, "event not written to Kafka");
+    let outcome = EventOutcome::Failed(failure);
+    tally.add(&outcome);
+    outcome
 }
