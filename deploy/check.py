@@ -68,6 +68,13 @@ CONTRACT = {
     "streamlake_gateway_event_bytes_total": ("counter", ["dataset"]),
     "streamlake_gateway_request_duration_seconds": ("histogram", ["dataset"]),
     "streamlake_gateway_requests_in_flight": ("gauge", []),
+    "streamlake_cluster_reachable": ("gauge", []),
+    "streamlake_cluster_healthy": ("gauge", []),
+    "streamlake_cluster_controller": ("gauge", []),
+    "streamlake_cluster_broker_up": ("gauge", ["broker"]),
+    "streamlake_cluster_partitions": ("gauge", ["topic", "state"]),
+    "streamlake_cluster_checks_total": ("counter", ["result"]),
+    "streamlake_cluster_check_duration_seconds": ("gauge", []),
 }
 
 # Labels that take a fixed set of words: (metric, label) -> allowed values.
@@ -79,6 +86,9 @@ LABEL_VALUES = {
         "queue_full", "circuit_open", "spool", "transaction", "kafka"},
     ("streamlake_consumer_commits_total", "result"): {"ok", "error"},
     ("streamlake_gateway_events_total", "outcome"): {"accepted", "invalid", "failed", "rejected"},
+    ("streamlake_cluster_partitions", "state"): {
+        "all", "under_replicated", "under_min_isr", "offline"},
+    ("streamlake_cluster_checks_total", "result"): {"healthy", "unhealthy", "unreachable"},
 }
 
 # Series Prometheus itself adds for every target.
@@ -88,7 +98,9 @@ TARGET_LABELS = {"job", "instance"}
 REQUIRED_ALERTS = [
     "StreamLakeDeliveryFailures", "StreamLakeSpoolGrowing", "StreamLakeCircuitOpen",
     "StreamLakeConsumerLagHigh", "StreamLakeBrokerDown", "StreamLakeGatewayErrors",
-    "StreamLakeDeliveryLatencyHigh", "StreamLakeTargetDown",
+    "StreamLakeDeliveryLatencyHigh", "StreamLakeTargetDown", "StreamLakeClusterUnreachable",
+    "StreamLakeClusterBrokerDown", "StreamLakePartitionsUnderMinIsr", "StreamLakePartitionsOffline",
+    "StreamLakePartitionsUnderReplicated",
 ]
 SEVERITIES = {"critical", "warning", "info"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

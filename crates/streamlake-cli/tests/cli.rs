@@ -1489,16 +1489,7 @@ fn start_serve(cfg: &std::path::Path, port: u16) -> (std::process::Child, String
         .spawn()
         .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-            panic!("serve exited with {status}: {stderr}");
-        }
-        assert!(Instant::now() < deadline, "gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    streamlake_test_support::wait_listening(&mut child, &addr);
     (child, addr)
 }
 

@@ -445,12 +445,7 @@ fn serve(global: &[&str], top: &str, dataset: &str, files: &[(&str, &str)]) -> S
         .spawn()
         .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "serve exited");
-        assert!(Instant::now() < deadline, "gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    streamlake_test_support::wait_listening(&mut child, &addr);
     Served {
         child,
         addr,

@@ -576,6 +576,26 @@ pub fn signal(child: &std::process::Child, signal: &str) {
     assert!(ok, "kill -{signal} {} failed", child.id());
 }
 
+/// Waits until `addr` accepts a TCP connection (20 s at most) while `child`, the server that
+/// is to listen there, runs; fails the test with the child's stderr (when piped) if it exits.
+pub fn wait_listening(child: &mut std::process::Child, addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            panic!("the server for {addr} exited with {status}: {stderr}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing listened on {addr} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// SIGTERM to the child, then its exit status.
 pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     signal(child, "TERM");

@@ -333,9 +333,23 @@ impl Cluster {
     /// broker-side defaults for either: every topic says so itself) and waits until every
     /// partition has a leader.
     pub fn create_topic(&self, name: &str, partitions: i32) {
+        self.create_topic_with(name, partitions, 3, &[("min.insync.replicas", "2")]);
+    }
+
+    /// Creates `name` with `partitions` partitions of `replication` replicas and the topic
+    /// configs `configs`, and waits until every partition has a leader.
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i32,
+        configs: &[(&str, &str)],
+    ) {
         let admin = self.admin();
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3))
-            .set("min.insync.replicas", "2");
+        let topic = configs.iter().fold(
+            NewTopic::new(name, partitions, TopicReplication::Fixed(replication)),
+            |t, (k, v)| t.set(k, v),
+        );
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = futures::executor::block_on(admin.create_topics([&topic], &opts))
             .expect("create_topics");

@@ -8,7 +8,8 @@
 //!   [`HealthReport::healthy`] is true only if every check passed: a broker named as a replica
 //!   but missing from the metadata (down), a partition with fewer in-sync replicas than
 //!   replicas, one under its topic's `min.insync.replicas` (acks=all writes are refused) or
-//!   one without a leader (offline) makes the cluster unhealthy, whichever topic it is in.
+//!   one without a leader or whose leader is down (offline) makes the cluster unhealthy,
+//!   whichever topic it is in.
 //! - The probe writes one small record (value `streamlake health probe <id>`, header
 //!   `health_probe`) to the probe topic and reads that very record back.
 
@@ -72,7 +73,7 @@ pub struct TopicHealth {
     pub exists: bool,
     /// Partition count.
     pub partitions: usize,
-    /// Partitions with no leader (cannot be written or read).
+    /// Partitions with no leader, or whose leader is down (cannot be written or read).
     pub without_leader: Vec<i32>,
     /// Partitions with fewer in-sync replicas than replicas (a warning, not a failure).
     pub under_replicated: Vec<i32>,
@@ -108,10 +109,13 @@ pub struct ClusterHealth {
     /// Partitions with fewer in-sync replicas than their topic's `min.insync.replicas`:
     /// acks=all producers are refused there (NOT_ENOUGH_REPLICAS).
     pub under_min_isr: Vec<PartitionProblem>,
-    /// Partitions without a leader: nothing can be written or read there.
+    /// Partitions without a leader, or whose leader is down: nothing can be written or read
+    /// there.
     pub offline: Vec<PartitionProblem>,
     /// Partitions looked at.
     pub partitions: usize,
+    /// Partitions looked at, by topic.
+    pub partitions_by_topic: std::collections::BTreeMap<String, usize>,
 }
 
 impl ClusterHealth {
@@ -136,6 +140,9 @@ impl ClusterHealth {
             let min = min_isr
                 .get(&t.name)
                 .and_then(|v| v.trim().parse::<i32>().ok());
+            health
+                .partitions_by_topic
+                .insert(t.name.clone(), t.partitions.len());
             for p in &t.partitions {
                 health.partitions += 1;
                 down.extend(p.replicas.iter().filter(|r| !live.contains(r)));
@@ -147,7 +154,9 @@ impl ClusterHealth {
                     isr: p.isr.clone(),
                     min_insync_replicas: min,
                 };
-                if p.leader < 0 {
+                // A leader that is down leads nothing: crabka, for one, keeps naming the last
+                // leader of a partition that has no other replica.
+                if p.leader < 0 || !live.contains(&p.leader) {
                     health.offline.push(problem());
                 }
                 if p.isr.len() < p.replicas.len() {
@@ -233,6 +242,12 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
             return report;
         }
     }
+    let live: Vec<i32> = report
+        .brokers
+        .iter()
+        .filter(|b| b.reachable)
+        .map(|b| b.id)
+        .collect();
     match admin.describe(None) {
         Ok(topics) => {
             let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
@@ -240,12 +255,6 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
                 .topic_config(&names, "min.insync.replicas")
                 .await
                 .unwrap_or_default();
-            let live: Vec<i32> = report
-                .brokers
-                .iter()
-                .filter(|b| b.reachable)
-                .map(|b| b.id)
-                .collect();
             report.cluster = ClusterHealth::of(&topics, &live, &min_isr);
             // A broker the metadata still names but that does not answer is down too.
             for b in report.brokers.iter().filter(|b| !b.reachable) {
@@ -259,7 +268,7 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
     }
     report.cluster.controller = admin.controller();
     for name in &options.topics {
-        report.topics.push(topic_health(&admin, name));
+        report.topics.push(topic_health(&admin, name, &live));
     }
     if let Some(topic) = &options.probe_topic {
         report.probe = Some(probe(config, topic, options.timeout).await);
@@ -275,7 +284,7 @@ pub async fn check(config: &Config, options: &HealthOptions) -> HealthReport {
     report
 }
 
-fn topic_health(admin: &Admin, name: &str) -> TopicHealth {
+fn topic_health(admin: &Admin, name: &str, live: &[i32]) -> TopicHealth {
     let mut health = TopicHealth {
         name: name.to_owned(),
         exists: false,
@@ -289,7 +298,7 @@ fn topic_health(admin: &Admin, name: &str) -> TopicHealth {
                 health.exists = true;
                 health.partitions = t.partitions.len();
                 for p in &t.partitions {
-                    if p.leader < 0 {
+                    if p.leader < 0 || !live.contains(&p.leader) {
                         health.without_leader.push(p.id);
                     }
                     if p.isr.len() < p.replicas.len() {
@@ -414,13 +423,14 @@ mod tests {
                 &[(1, &[1, 2, 3], &[1, 2, 3]), (2, &[1, 2, 3], &[2])],
             ),
             topic("audit", &[(-1, &[3], &[])]),
+            topic("clicks", &[(3, &[3], &[3])]),
         ];
         let min = [("orders".to_owned(), "2".to_owned())]
             .into_iter()
             .collect();
         let h = ClusterHealth::of(&topics, &[1, 2], &min);
         assert!(!h.ok());
-        assert_eq!(h.partitions, 3);
+        assert_eq!(h.partitions, 4);
         assert_eq!(h.brokers_down, [3]);
         let names = |ps: &[PartitionProblem]| {
             ps.iter()
@@ -430,7 +440,8 @@ mod tests {
         assert_eq!(names(&h.under_replicated), ["orders/1", "audit/0"]);
         assert_eq!(names(&h.under_min_isr), ["orders/1"]);
         assert_eq!(h.under_min_isr[0].min_insync_replicas, Some(2));
-        assert_eq!(names(&h.offline), ["audit/0"]);
+        // clicks/0 still names broker 3, which is down, as its leader.
+        assert_eq!(names(&h.offline), ["audit/0", "clicks/0"]);
         let fine = ClusterHealth::of(&topics[..1], &[1, 2, 3], &Default::default());
         assert_eq!(names(&fine.under_replicated), ["orders/1"]);
         assert!(fine.brokers_down.is_empty() && fine.under_min_isr.is_empty());

@@ -568,22 +568,81 @@ async fn a_frozen_leader_past_the_request_timeout_loses_and_reorders_nothing() {
             does not hold"]
 async fn with_two_brokers_down_nothing_is_acknowledged_and_the_spool_drains_in_order() {
     let (_exclusive, cluster) = exclusive().await;
-    let topic = new_topic(cluster, "minisr").await;
+    let topic = new_topic(cluster, "twodown").await;
+    let controller = blocking(move || cluster.controller()).await;
+    assert!(controller >= 1, "no controller: {controller}");
+    let down: Vec<i32> = (1..=3).filter(|&n| n != controller).collect();
+    spool_through_an_outage(cluster, &topic, down, None).await;
+}
+
+/// One broker of three down with `min.insync.replicas` 3: once the ISR has shrunk to the two
+/// brokers left, the leaders refuse acks=all writes (NOT_ENOUGH_REPLICAS) and append nothing.
+/// The same checks as with two brokers down: nothing acknowledged, the plain producer's
+/// records all reported failed, the spooling producer's spooled and drained in order once the
+/// broker is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "on crabka 0.3.0, with one broker stopped and every partition's ISR shown as two in the \
+            metadata, the plain producer's 120 records all came back failed (timeout, not \
+            NOT_ENOUGH_REPLICAS), yet 90 of them were in the topic once the broker returned: \
+            the leaders appended them instead of refusing; and 18 spooled records were then \
+            written twice"]
+async fn under_min_insync_replicas_nothing_is_acknowledged_and_the_spool_drains_in_order() {
+    let (_exclusive, cluster) = exclusive().await;
+    let topic = unique_topic("minisr");
+    let t = topic.clone();
+    blocking(move || cluster.create_topic_with(&t, PARTITIONS, 3, &[("min.insync.replicas", "3")]))
+        .await;
+    let controller = blocking(move || cluster.controller()).await;
+    assert!(controller >= 1, "no controller: {controller}");
+    let down = vec![(1..=3).find(|&n| n != controller).unwrap()];
+    spool_through_an_outage(cluster, &topic, down, Some(2)).await;
+}
+
+/// Stops the brokers `down` (cleanly), waits until every partition of `topic` has `isr` replicas
+/// in sync (when given), then writes through the outage: five rounds with a plain producer
+/// (every record must come back failed), ten with a spooling producer (nothing may be
+/// acknowledged; records go to the spool), more while the brokers start again and until the
+/// spool has drained, and five after (all acknowledged at once). The topic must then hold every
+/// spooled and acknowledged record once, each key in order.
+async fn spool_through_an_outage(
+    cluster: &'static Cluster,
+    topic: &str,
+    down: Vec<i32>,
+    isr: Option<usize>,
+) {
+    let topic = topic.to_owned();
     let mut config = Config::with_bootstrap(&cluster.bootstrap);
     config.producer.delivery_timeout_ms = 5_000;
     config.producer.request_timeout_ms = 3_000;
     // No record before the outage: crabka 0.3.0 hands out producer ids from a counter of each
     // broker, so a producer that got its id from another broker than the later ones could
-    // share an id with them on this topic. While two brokers are down, the one left hands out
-    // every id.
+    // share an id with them on this topic.
     let mut ledger = Ledger::default();
     let controller = blocking(move || cluster.controller()).await;
-    assert!(controller >= 1, "no controller: {controller}");
-    let down: Vec<i32> = (1..=3).filter(|&n| n != controller).collect();
     let started = Instant::now();
     {
         let down = down.clone();
         blocking(move || down.iter().for_each(|&n| cluster.stop(n))).await;
+    }
+    if let Some(isr) = isr {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let t = topic.clone();
+            let parts = blocking(move || cluster.partitions(&t)).await;
+            if parts
+                .as_ref()
+                .is_ok_and(|ps| ps.iter().all(|p| p.isr.len() == isr && p.leader >= 0))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the ISR of {topic} did not shrink to {isr} within 90 s of stopping {down:?}: \
+                 {parts:?}\n{}",
+                cluster.log_tails(30)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     let stopped_in = started.elapsed();
     let t = topic.clone();
@@ -625,8 +684,7 @@ async fn with_two_brokers_down_nothing_is_acknowledged_and_the_spool_drains_in_o
         blocking(move || producer.close(Duration::from_secs(10))).await;
         assert!(
             acked_while_down.is_empty(),
-            "acknowledged while two of three brokers were down (min.insync.replicas 2): \
-             {acked_while_down:?}"
+            "acknowledged while brokers {down:?} were down: {acked_while_down:?}"
         );
         details
     };
@@ -729,7 +787,7 @@ async fn with_two_brokers_down_nothing_is_acknowledged_and_the_spool_drains_in_o
     );
     assert_eq!(
         acked_while_down, 0,
-        "the spooling producer had records acknowledged while two brokers were down: {context}"
+        "the spooling producer had records acknowledged while brokers {down:?} were down: {context}"
     );
     assert_eq!(
         direct_after,
@@ -953,7 +1011,13 @@ async fn health_names_the_broker_down_and_the_partitions_it_leaves_under_replica
             .iter()
             .filter(|p| p.topic == topic)
             .count();
-        if !r.healthy && r.cluster.brokers_down == [victim] && shrunk == PARTITIONS as usize {
+        // Until the controller has moved their leadership, the partitions the victim led are
+        // offline (their leader is down); then every partition has a live leader again.
+        if !r.healthy
+            && r.cluster.brokers_down == [victim]
+            && shrunk == PARTITIONS as usize
+            && r.cluster.offline.is_empty()
+        {
             break r;
         }
         assert!(
@@ -974,10 +1038,8 @@ async fn health_names_the_broker_down_and_the_partitions_it_leaves_under_replica
         );
         assert_eq!(p.min_insync_replicas, Some(2), "{p:?}");
     }
-    // Two replicas of three are still in sync: at min.insync.replicas, not under it; every
-    // partition has a leader.
+    // Two replicas of three are still in sync: at min.insync.replicas, not under it.
     assert!(report.cluster.under_min_isr.is_empty(), "{report:#?}");
-    assert!(report.cluster.offline.is_empty(), "{report:#?}");
     assert!(
         report
             .brokers

@@ -1,10 +1,13 @@
 //! `streamlake health`: is the cluster usable? The exit code tells.
 
 use crate::args::{print_notes, runtime, KafkaArgs};
+use crate::out::say;
 use clap::Args;
 use std::process::ExitCode;
-use std::time::Duration;
-use streamlake::health::{check, ClusterHealth, HealthOptions, PartitionProblem};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streamlake::health::{check, ClusterHealth, HealthOptions, HealthReport, PartitionProblem};
+use streamlake::metrics::{ClusterMetrics, Metrics, Readiness};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
@@ -19,9 +22,17 @@ pub struct HealthArgs {
     /// The longest any check may take, e.g. 10s
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
-    /// Print the report as one JSON object
+    /// Print the report as one JSON object (with --watch, one per line)
     #[arg(long)]
     json: bool,
+    /// Check again at this interval until stopped, e.g. 15s, printing the report whenever it
+    /// changes
+    #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+    watch: Option<Duration>,
+    /// With --watch: serve the cluster metrics (streamlake_cluster_*) at /metrics, and
+    /// /healthz and /readyz, on this address, e.g. 127.0.0.1:9465
+    #[arg(long, value_name = "HOST:PORT", requires = "watch")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub fn run(a: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -33,9 +44,89 @@ pub fn run(a: HealthArgs) -> anyhow::Result<ExitCode> {
         probe_topic: a.probe.clone(),
         timeout: a.timeout,
     };
-    let report = rt.block_on(check(&loaded.config, &options));
-    if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+    let Some(every) = a.watch else {
+        let report = rt.block_on(check(&loaded.config, &options));
+        print_report(&report, a.json)?;
+        return Ok(if report.healthy {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    };
+    if every.is_zero() {
+        anyhow::bail!("--watch: the interval must be more than 0");
+    }
+    rt.block_on(watch(
+        &loaded.config,
+        &options,
+        every,
+        a.json,
+        a.metrics_addr,
+    ))
+}
+
+/// Checks every `every` until the process is stopped, printing each report that differs from
+/// the one before and keeping the cluster metrics up to date. `/readyz` answers 503 until the
+/// first check has finished, then 200: the exporter is ready, whatever the cluster's state.
+async fn watch(
+    config: &streamlake::Config,
+    options: &HealthOptions,
+    every: Duration,
+    json: bool,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    let metrics = ClusterMetrics::default();
+    let checked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(addr) = metrics_addr {
+        let mut registry = Metrics::new();
+        metrics.register(&mut registry);
+        let flag = Arc::clone(&checked);
+        let ready: Readiness = Arc::new(move || {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("the first health check has not finished".into())
+            }
+        });
+        let bound = streamlake::metrics::serve(addr, Arc::new(registry), ready)
+            .await
+            .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
+        say!("metrics on http://{bound}/metrics");
+    }
+    let mut last: Option<HealthReport> = None;
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let started = Instant::now();
+        let report = check(config, options).await;
+        metrics.update(&report, started.elapsed());
+        checked.store(true, std::sync::atomic::Ordering::SeqCst);
+        if last.as_ref().is_none_or(|l| !same_state(l, &report)) {
+            print_report(&report, json)?;
+            if !json {
+                println!();
+            }
+        }
+        last = Some(report);
+    }
+}
+
+/// Two reports say the same of the cluster (the probe's timings and offsets aside).
+fn same_state(a: &HealthReport, b: &HealthReport) -> bool {
+    let probe = |r: &HealthReport| r.probe.as_ref().map(|p| (p.ok, p.error.clone()));
+    a.healthy == b.healthy
+        && a.brokers == b.brokers
+        && a.cluster_error == b.cluster_error
+        && a.cluster == b.cluster
+        && a.topics == b.topics
+        && probe(a) == probe(b)
+}
+
+/// The report as one JSON line, or as one line per check ending in `healthy`/`unhealthy`.
+fn print_report(report: &HealthReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
     } else {
         match &report.cluster_error {
             Some(e) => println!("brokers: FAIL {e}"),
@@ -98,11 +189,7 @@ pub fn run(a: HealthArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    Ok(if report.healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(())
 }
 
 /// The controller and the replication of every partition, one line each, naming what is wrong.

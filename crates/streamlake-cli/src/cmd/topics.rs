@@ -4,7 +4,7 @@ use crate::args::{runtime, KafkaArgs};
 use clap::Subcommand;
 use std::process::ExitCode;
 use std::time::Duration;
-use streamlake::admin::Admin;
+use streamlake::admin::{Admin, ConfigChange};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
@@ -13,12 +13,34 @@ pub enum TopicsCommand {
         #[command(flatten)]
         kafka: KafkaArgs,
     },
-    /// Show partitions, leaders, replicas and in-sync replicas of a topic
+    /// Show partitions, leaders, replicas, in-sync replicas and offsets of a topic
     Describe {
         #[command(flatten)]
         kafka: KafkaArgs,
         /// Topic
         topic: String,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topic's configs, or change some (the others are kept)
+    Config {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Topic
+        topic: String,
+        /// Set a config, e.g. --set retention.ms=3600000 (repeatable)
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Return a config to the broker's default (repeatable)
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
+        /// Show every config, not only those set on the topic
+        #[arg(long)]
+        all: bool,
+        /// Print the configs as one JSON array
+        #[arg(long)]
+        json: bool,
     },
     /// Create a topic
     Create {
@@ -56,15 +78,96 @@ pub fn run(c: TopicsCommand) -> anyhow::Result<ExitCode> {
                 println!("{}\t{} partition(s)", t.name, t.partitions.len());
             }
         }
-        TopicsCommand::Describe { kafka, topic } => {
+        TopicsCommand::Describe { kafka, topic, json } => {
             let admin = Admin::new(&kafka.load()?.config, TIMEOUT)?;
             for t in admin.describe(Some(&topic))? {
-                println!("{}", t.name);
-                for p in t.partitions {
+                let ids: Vec<i32> = t.partitions.iter().map(|p| p.id).collect();
+                // Offsets need each partition's leader: a partition without one has none.
+                let offsets: Vec<Option<(i64, i64)>> = ids
+                    .iter()
+                    .map(|p| {
+                        admin
+                            .watermarks(&t.name, &[*p])
+                            .ok()
+                            .and_then(|w| w.first().map(|(_, l, h)| (*l, *h)))
+                    })
+                    .collect();
+                if json {
+                    let partitions: Vec<_> = t
+                        .partitions
+                        .iter()
+                        .zip(&offsets)
+                        .map(|(p, o)| {
+                            serde_json::json!({
+                                "partition": p.id, "leader": p.leader, "replicas": p.replicas,
+                                "isr": p.isr, "low": o.map(|o| o.0), "high": o.map(|o| o.1),
+                            })
+                        })
+                        .collect();
                     println!(
-                        "  partition {}\tleader {}\treplicas {:?}\tisr {:?}",
+                        "{}",
+                        serde_json::json!({"topic": t.name, "partitions": partitions})
+                    );
+                    continue;
+                }
+                println!("{}", t.name);
+                for (p, o) in t.partitions.iter().zip(&offsets) {
+                    let offsets = match o {
+                        Some((low, high)) => {
+                            format!("offsets {low}..{high} ({} records)", high - low)
+                        }
+                        None => "offsets unknown (no leader)".to_owned(),
+                    };
+                    println!(
+                        "  partition {}\tleader {}\treplicas {:?}\tisr {:?}\t{offsets}",
                         p.id, p.leader, p.replicas, p.isr
                     );
+                }
+            }
+        }
+        TopicsCommand::Config {
+            kafka,
+            topic,
+            set,
+            delete,
+            all,
+            json,
+        } => {
+            let admin = Admin::new(&kafka.load()?.config, TIMEOUT)?;
+            let entries = if set.is_empty() && delete.is_empty() {
+                rt.block_on(admin.topic_configs(&topic))?
+            } else {
+                let change = ConfigChange {
+                    set: set
+                        .iter()
+                        .map(|e| {
+                            e.split_once('=')
+                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                .ok_or_else(|| anyhow::anyhow!("--set {e}: expected KEY=VALUE"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    delete,
+                };
+                rt.block_on(admin.alter_topic_config(&topic, &change))?
+            };
+            let shown: Vec<_> = entries
+                .into_iter()
+                .filter(|e| all || e.source == "topic")
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string(&shown)?);
+            } else {
+                for e in &shown {
+                    println!(
+                        "{}={}\t({}{})",
+                        e.name,
+                        e.value.as_deref().unwrap_or("(hidden)"),
+                        e.source,
+                        if e.read_only { ", read-only" } else { "" }
+                    );
+                }
+                if shown.is_empty() {
+                    println!("{topic}: no config set on the topic (--all shows the defaults)");
                 }
             }
         }

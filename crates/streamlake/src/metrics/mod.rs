@@ -8,12 +8,14 @@
 //! - [`Metrics::encode`] renders the OpenMetrics text format that Prometheus scrapes.
 
 pub mod broker;
+pub mod cluster;
 pub mod consumer;
 mod http;
 pub mod producer;
 pub mod stats;
 
 pub use broker::BrokerMetrics;
+pub use cluster::ClusterMetrics;
 pub use consumer::ConsumerMetrics;
 pub use http::{serve, Readiness};
 pub use producer::{ProducerMetrics, RecordOutcome};

@@ -1,4 +1,9 @@
-//! Topic administration: create, delete, list and describe.
+//! Topic administration: create, delete, list and describe topics, read and change their
+//! configs ([`Admin::topic_configs`], [`Admin::alter_topic_config`]).
+
+mod configs;
+
+pub use configs::{ConfigChange, TopicConfigEntry};
 
 use crate::config::{ClientKind, Config};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -162,6 +167,25 @@ impl Admin {
     /// Every topic (or just `topic`), sorted by name, internal ones included.
     pub fn describe(&self, topic: Option<&str>) -> Result<Vec<TopicInfo>, AdminError> {
         describe_on(self.client.inner(), topic, self.timeout)
+    }
+
+    /// The earliest and the next offset of each of `partitions` of `topic`: `high - low` is
+    /// how many records (and transaction markers) each holds now.
+    pub fn watermarks(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64, i64)>, AdminError> {
+        partitions
+            .iter()
+            .map(|p| {
+                self.client
+                    .inner()
+                    .fetch_watermarks(topic, *p, self.timeout)
+                    .map(|(low, high)| (*p, low, high))
+                    .map_err(|e| AdminError::Kafka(format!("{topic}/{p}: offsets: {e}")))
+            })
+            .collect()
     }
 
     /// The broker id of the cluster's controller, as the last metadata answer named it
