@@ -6,7 +6,7 @@
 #   - throughput by partition count (1, 3, 6, 12; no compression);
 #   - the cost and gain of each compression codec (none, lz4, snappy, zstd, gzip; 6 partitions):
 #     records/s, latency, and bytes on the brokers' disks per record (all three replicas);
-#   - acks=all against acks=leader, and one producer against two.
+#   - acks=all against acks=leader (idempotence off), and one producer against two.
 # Each run is SECONDS long (default 20) after a 2 s warm-up. The tables replace the section
 # "## Measured on the three-broker cluster" of docs/capacity.md.
 #
@@ -68,10 +68,24 @@ run() {
   local name=$1 parts=$2 topic out disk; shift 2
   n=$((n + 1)); topic="capacity-$n"
   scripts/cluster.sh topic "$topic" "$parts" >/dev/null
+  # Every broker must know the topic before the run: metadata reaches them one by one.
+  local host tries
+  for host in ${B//,/ }; do
+    for tries in $(seq 60); do
+      "$SL" topics describe -b "$host" "$topic" >/dev/null 2>&1 && break
+      [ "$tries" = 60 ] && { echo "capacity: $host does not know $topic" >&2; exit 1; }
+      sleep 0.5
+    done
+  done
   echo "capacity: $name ($parts partitions)" >&2
   if ! out=$("$SL" perf -b "$B" -t "$topic" --duration "${SECS}s" --warmup 2s \
       --payload-file "$WORK/events.jsonl" --json "$@" 2>"$WORK/last.log"); then
-    echo "capacity: $name failed:" >&2; tail -20 "$WORK/last.log" >&2; exit 1
+    # A codec the brokers do not take is a finding, not a broken run: it is reported as such.
+    if [ "$name" = codec ] && [ -n "$out" ]; then
+      echo "capacity: $name $* failed: $(grep -v '^\[' "$WORK/last.log" | tail -1)" >&2
+    else
+      echo "capacity: $name failed:" >&2; tail -20 "$WORK/last.log" >&2; exit 1
+    fi
   fi
   sleep 3 # the followers catch up before the disk is measured
   disk=$(find "$STREAMLAKE_CLUSTER_DIR" -type d -name "$topic-*" -exec du -sb {} + | awk '{s += $1} END {print s + 0}')
@@ -81,7 +95,8 @@ run() {
 
 for p in 1 3 6 12; do run "partitions" "$p" --compression none; done
 for c in lz4 snappy zstd gzip; do run "codec" 6 --compression "$c"; done
-run "acks" 6 --compression lz4 --acks leader
+# acks=leader needs idempotence off (StreamLake refuses the combination otherwise).
+STREAMLAKE_PRODUCER__ENABLE_IDEMPOTENCE=false run "acks" 6 --compression lz4 --acks leader
 run "acks" 6 --compression lz4 --acks all
 run "producers" 6 --compression lz4 --producers 2
 
@@ -90,7 +105,7 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 secs, machine = sys.argv[2], sys.argv[3]
 for r in rows:
-    assert r["errors"] == 0, r
+    assert r["errors"] == 0 or r["name"] == "codec", r
 def fmt(x): return f"{x:,.0f}"
 def per_record_disk(r):
     # Every record of the topic, warm-up included, is on disk: bytes per record over all replicas.
@@ -123,7 +138,15 @@ print("| --- | ---: | ---: | ---: | ---: | ---: |")
 none = next(r for r in parts if r["partitions"] == 6)
 codecs = [("none", none)] + [(c, r) for c, r in zip(["lz4", "snappy", "zstd", "gzip"], [r for r in rows if r["name"] == "codec"])]
 for c, r in codecs:
+    if r["errors"]:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r["errors_by_kind"].items()))
+        print(f"| {c} | none acknowledged: {r['errors']:,} records failed ({kinds}) | | | | |")
+        continue
     print(f"| {c} | {fmt(r['records_per_sec'])} | {r['records_per_sec'] / none['records_per_sec']:.2f}x | {r['p99_ms']:.1f} | {fmt(per_record_disk(r))} B | {per_record_disk(r) / per_record_disk(none):.2f}x |")
+if any(r["errors"] for _, r in codecs):
+    print()
+    print("A codec without figures: the brokers acknowledged none of its records in this run, and "
+          "every one came back to the producer as failed, counted as above.")
 print()
 print("### Acknowledgements and producers (6 partitions, lz4)")
 print()
@@ -132,7 +155,53 @@ print("| --- | ---: | ---: | ---: | ---: | ---: |")
 acks = [r for r in rows if r["name"] == "acks"]
 prods = [r for r in rows if r["name"] == "producers"]
 ref = acks[1]
-for label, r in [("acks=leader, 1 producer", acks[0]), ("acks=all, 1 producer", acks[1]), ("acks=all, 2 producers", prods[0])]:
+for label, r in [("acks=leader (idempotence off), 1 producer", acks[0]), ("acks=all, 1 producer", acks[1]), ("acks=all, 2 producers", prods[0])]:
     print(f"| {label} | {fmt(r['records_per_sec'])} | {r['mb_per_sec']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['records_per_sec'] / ref['records_per_sec']:.2f}x |")
+
+# Worked examples from these figures (the formulas are above in docs/capacity.md).
+import math
+S, T, RF, G, H = 1024, 7 * 86400, 3, 2, 2
+DISK_TB, NET_MBS = 8, 1250  # assumed broker: 8 TB of data disk, 10 Gbit/s network
+lz4 = dict(codecs)["lz4"]
+d = per_record_disk(lz4)               # bytes on disk per record, 3 replicas, measured
+c = 3 * S / d                          # the compression ratio that disk figure implies (overhead included)
+r_p = parts[0]["records_per_sec"]      # one partition, measured here (a floor)
+r_c = ref["records_per_sec"]           # one producer process, measured here (a floor)
+print()
+print("### Worked examples: 1 KB events, 7 days, lz4, replication factor 3, two consumer groups")
+print()
+print(f"From the figures above: lz4 events take {d:,.0f} B of disk per record over three replicas "
+      f"(an effective ratio of {c:.1f} against 3 × 1 KB); one partition took {fmt(r_p)} records/s "
+      f"and one producer process {fmt(r_c)} records/s on this machine (floors: see \"What the "
+      f"figures are worth\"). Assumed broker: {DISK_TB} TB of data disk kept under 70% full, and "
+      f"10 Gbit/s ({NET_MBS} MB/s) of which half is used, in and out together. Headroom 2 on "
+      "rates; one broker more than the load needs, so that the cluster carries it with one down.")
+print()
+print("| events/s | in, raw | in, lz4 | disk, 7 days, 3 replicas | cluster network in + out | brokers | partitions (at this machine's per-partition rate) | producer processes (at this machine's rate) |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for R in (10_000, 100_000, 1_000_000):
+    raw = R * S / 1e6
+    comp = raw / c
+    disk_tb = R * T * d / 1e12
+    net = comp * (2 * RF - 1 + G)
+    n_disk = math.ceil(disk_tb / (0.7 * DISK_TB))
+    n_net = math.ceil(net / (0.5 * NET_MBS))
+    n = max(RF, max(n_disk, n_net) + 1)
+    p = max(math.ceil(R * H / r_p), 6)
+    p = math.ceil(p / n) * n
+    prod = math.ceil(R * H / r_c)
+    print(f"| {R:,} | {raw:,.0f} MB/s | {comp:,.0f} MB/s | {disk_tb:,.1f} TB | {net:,.0f} MB/s | {n} | {p:,} | {prod:,} |")
+zstd = dict(codecs)["zstd"]
+if not zstd["errors"]:
+    print()
+    print(f"With zstd instead of lz4, the disk and network columns scale by "
+          f"{per_record_disk(zstd) / d:.2f} ({fmt(per_record_disk(zstd))} B per record against "
+          f"{fmt(d)} B), for {1 - zstd['records_per_sec'] / lz4['records_per_sec']:.0%} fewer records/s "
+          "per producer here.")
+print()
+print("Partitions (at least one per broker, in multiples of the broker count) and producer processes are upper bounds here: on brokers and clients of their "
+      "own, one partition and one producer take several times what they took on this machine; "
+      "measure `r_p` and `r_c` on yours and divide. The disk and network columns hold wherever "
+      "the events compress like these.")
 PYEOF
 echo "capacity: docs/capacity.md updated" >&2
