@@ -1070,6 +1070,134 @@ async fn health_names_the_broker_down_and_the_partitions_it_leaves_under_replica
     }
 }
 
+/// One member of a consumer group: reads until told to stop, acknowledging each record and
+/// committing every 500 ms. Each read is noted with whether its offset had already been
+/// committed by any member (`committed`, shared): a record read again below that offset was
+/// re-delivered after its commit, which must never happen.
+fn group_member(
+    config: Config,
+    topic: String,
+    stop: Arc<AtomicBool>,
+    committed: Arc<std::sync::Mutex<HashMap<i32, i64>>>,
+) -> tokio::task::JoinHandle<Vec<(i32, i64, String, bool)>> {
+    tokio::spawn(async move {
+        let consumer = Consumer::new(&config, ConsumerOptions::default()).unwrap();
+        consumer.subscribe(&[&topic]).unwrap();
+        let mut read = Vec::new();
+        let mut positions: HashMap<i32, i64> = HashMap::new();
+        let mut last_commit = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(Ok(Received::Record(r))) =
+                tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await
+            {
+                let below_commit = committed
+                    .lock()
+                    .unwrap()
+                    .get(&r.partition)
+                    .is_some_and(|c| r.offset < *c);
+                read.push((r.partition, r.offset, text(&r.value), below_commit));
+                positions.insert(r.partition, r.offset + 1);
+                consumer.ack(&r).unwrap();
+            }
+            if last_commit.elapsed() > Duration::from_millis(500) {
+                last_commit = Instant::now();
+                if consumer.commit().is_ok() {
+                    let mut c = committed.lock().unwrap();
+                    for (p, o) in positions.drain() {
+                        let e = c.entry(p).or_insert(o);
+                        *e = (*e).max(o);
+                    }
+                }
+            }
+        }
+        let _ = consumer.commit();
+        blocking(move || consumer.close()).await.unwrap();
+        read
+    })
+}
+
+/// A consumer group of two members reading a keyed stream while the broker leading a busy
+/// partition is killed and later started again: every acknowledged record is read by a member
+/// (no gap), and no record is read again below an offset a member had already committed for
+/// its partition (re-delivery only of what was not committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "crabka 0.3.0 answers FindCoordinator for a group with whichever broker was asked, so \
+            members asking different brokers form separate groups: in a run, with 10,104 records \
+            acknowledged, one member read 10,104 and the other 12,624 (each read every \
+            partition), 2,527 of them below offsets already committed"]
+async fn a_consumer_group_of_two_reads_across_a_killed_broker_with_no_gap() {
+    let (_exclusive, cluster) = exclusive().await;
+    let topic = new_topic(cluster, "group").await;
+    let mut config = Config::with_bootstrap(&cluster.bootstrap);
+    config.consumer.group_id = Some(unique_topic("group-members"));
+    config.consumer.enable_auto_commit = false;
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let members: Vec<_> = (0..2)
+        .map(|_| {
+            group_member(
+                config.clone(),
+                topic.clone(),
+                stop.clone(),
+                committed.clone(),
+            )
+        })
+        .collect();
+    let producer = Producer::new(&Config::with_bootstrap(&cluster.bootstrap)).unwrap();
+    let mut ledger = Ledger::default();
+    let partition_of = first_round(&producer, &topic, &mut ledger).await;
+    let load = Load::start(producer, topic.clone(), ledger);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (victim, busy, _, _) = busy_leader(cluster, &topic, &partition_of).await;
+    blocking(move || cluster.kill(victim)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    blocking(move || cluster.start(victim)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rounds = load.rounds();
+    let ledger = load.finish().await;
+    // Let the members read what was written last, then stop them.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut reads = Vec::new();
+    for m in members {
+        reads.push(m.await.unwrap());
+    }
+    let context = format!(
+        "broker {victim} (leader of busy partition {busy}) killed for 10 s; {rounds} rounds; \
+         {} acknowledged, {} failed {:?}; member reads {:?}",
+        ledger.acked.len(),
+        ledger.failed.len(),
+        ledger.failed_by_kind(),
+        reads.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let seen: BTreeSet<(i32, i64)> = reads.iter().flatten().map(|(p, o, ..)| (*p, *o)).collect();
+    let missing: Vec<&Id> = ledger
+        .acked
+        .iter()
+        .filter(|(_, d)| !seen.contains(&(d.partition, d.offset)))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records were read by no member (first {:?}): {context}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let redelivered: Vec<(i32, i64)> = reads
+        .iter()
+        .flatten()
+        .filter(|(.., below_commit)| *below_commit)
+        .map(|(p, o, ..)| (*p, *o))
+        .collect();
+    assert!(
+        redelivered.is_empty(),
+        "{} records were read again below a committed offset (first {:?}): {context}",
+        redelivered.len(),
+        &redelivered[..redelivered.len().min(10)]
+    );
+    assert_full_isr(cluster, &topic, Duration::from_secs(60), &context).await;
+}
+
 /// The gateway under load while the leader of a busy partition is killed: every event answered
 /// `accepted` (in a 2xx or a 503) is in the topic once, where its answer said; no event answered
 /// `failed` is in the topic.
