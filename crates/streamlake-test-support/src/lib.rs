@@ -21,7 +21,9 @@
 //! and `STREAMLAKE_CRABKA_CLI` may point at other binaries).
 
 mod replicated;
+mod secured;
 pub use replicated::{cluster, Cluster, PartitionState};
+pub use secured::{scram_broker, ScramUser, SecuredBroker, SCRAM_USERS};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -144,27 +146,38 @@ fn start_crabka() -> Broker {
     )
     .expect("write meta.properties.json");
     let addr = format!("{ip}:{port}");
-    let args = [
-        "--listen-addr",
+    spawn_crabka(
+        &[
+            "--listen-addr",
+            &addr,
+            "--log-dir",
+            &dir.display().to_string(),
+        ],
         &addr,
-        "--log-dir",
-        &dir.display().to_string(),
-        "--metrics-listen-addr",
-        "none",
-        "--partition-disk-scan-interval-secs",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    spawn_owned(
-        cargo_bin("crabka-broker", "STREAMLAKE_CRABKA"),
-        args,
-        "run scripts/setup.sh --test to install crabka-broker",
     );
-    wait_for_port(&addr, "crabka-broker");
     use_classic_transactions(&addr);
     Broker { bootstrap: addr }
+}
+
+/// Starts crabka-broker with `args` (without its metrics endpoint and disk scans), owned by
+/// this process, and waits until it listens on `addr`.
+fn spawn_crabka(args: &[&str], addr: &str) {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend(
+        [
+            "--metrics-listen-addr",
+            "none",
+            "--partition-disk-scan-interval-secs",
+            "0",
+        ]
+        .map(String::from),
+    );
+    spawn_owned(
+        cargo_bin("crabka-broker", "STREAMLAKE_CRABKA"),
+        all,
+        "run scripts/setup.sh --test to install crabka-broker",
+    );
+    wait_for_port(addr, "crabka-broker");
 }
 
 /// Finalizes `transaction.version` at 0 (classic transactions, as on a Kafka 3 cluster).
