@@ -159,17 +159,27 @@ impl MetricsArgs {
         let Some(addr) = self.metrics_addr else {
             return Ok(());
         };
-        let mut metrics = streamlake::metrics::Metrics::new();
-        register(&mut metrics);
         let ready: streamlake::metrics::Readiness =
             std::sync::Arc::new(move || match brokers.up_count() {
                 Some(0) => Err("no broker connection is up".into()),
                 _ => Ok(()),
             });
-        let bound = streamlake::metrics::serve(addr, std::sync::Arc::new(metrics), ready)
-            .await
-            .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
-        say!("metrics on http://{bound}/metrics");
-        Ok(())
+        serve_metrics(addr, register, ready).await
     }
+}
+
+/// Serves `/metrics` (what `register` adds), `/healthz` and `/readyz` (answered by `ready`) on
+/// `addr` (the `--metrics-addr` flag) and says where.
+pub async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    register: impl FnOnce(&mut streamlake::metrics::Metrics),
+    ready: streamlake::metrics::Readiness,
+) -> anyhow::Result<()> {
+    let mut metrics = streamlake::metrics::Metrics::new();
+    register(&mut metrics);
+    let bound = streamlake::metrics::serve(addr, std::sync::Arc::new(metrics), ready)
+        .await
+        .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
+    say!("metrics on http://{bound}/metrics");
+    Ok(())
 }

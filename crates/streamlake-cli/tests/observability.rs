@@ -12,8 +12,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use streamlake_test_support::{
-    broker, cli_command, free_port, http_get, new_topic, run_with, signal, stderr_lines, terminate,
-    text, unique_topic, unreachable_bootstrap,
+    broker, cli_command, free_port, http_get, metrics_addr, new_topic, run_with, sample, signal,
+    stderr_lines, terminate, text, unique_topic, unreachable_bootstrap,
 };
 
 /// Every record of `topic`, as `consume --print json` prints them.
@@ -37,23 +37,6 @@ fn spawn_with_metrics(cmd: &mut Command) -> (std::process::Child, Receiver<Strin
     let lines = stderr_lines(&mut child);
     let addr = metrics_addr(&lines);
     (child, lines, addr)
-}
-
-/// Waits for the `metrics on http://ADDR/metrics` line and returns ADDR.
-fn metrics_addr(lines: &Receiver<String>) -> String {
-    loop {
-        let line = lines.recv_timeout(Duration::from_secs(20)).unwrap();
-        if let Some(rest) = line.strip_prefix("metrics on http://") {
-            return rest.trim_end_matches("/metrics").to_owned();
-        }
-    }
-}
-
-/// The value of the sample `name{labels}` in a Prometheus text page (labels as printed).
-fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `produce --ingestion-ids` of `lines` to a broker that is not there, with a 1 s delivery

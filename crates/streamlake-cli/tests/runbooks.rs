@@ -15,7 +15,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use streamlake_test_support::{
-    cli_command, cluster, http_get, run_with, stderr_lines, terminate, text, unique_topic, Cluster,
+    cli_command, cluster, http_get, metrics_addr, run_with, sample, stderr_lines, terminate, text,
+    unique_topic, Cluster,
 };
 
 fn streamlake() -> Command {
@@ -110,14 +111,7 @@ fn create(cluster: &Cluster, topic: &str, partitions: i32, replication: i32, con
     }
     let out = run(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cluster
-        .partitions(topic)
-        .is_ok_and(|ps| ps.len() == partitions as usize && ps.iter().all(|p| p.leader >= 0))
-    {
-        assert!(Instant::now() < deadline, "{topic} has no leaders");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    cluster.wait_for_leaders(topic, partitions);
 }
 
 /// A topic of one replica per partition, three partitions (crabka puts partition `p` on
@@ -223,13 +217,6 @@ fn consume_n(cluster: &Cluster, topic: &str, n: usize, args: &[&str]) -> Vec<Val
         .collect()
 }
 
-/// The value of the sample `name{labels}` on a Prometheus page (labels as printed).
-fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Scrapes `addr` until `until(page)` holds, within `within`; the last page.
 fn scrape_until(addr: &str, within: Duration, what: &str, until: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + within;
@@ -245,16 +232,6 @@ fn scrape_until(addr: &str, within: Duration, what: &str, until: impl Fn(&str) -
             "the metrics never showed {what} within {within:?}; last page:\n{page}"
         );
         std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Waits for `metrics on http://ADDR/metrics` on the child's stderr; ADDR.
-fn metrics_addr(lines: &std::sync::mpsc::Receiver<String>) -> String {
-    loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).unwrap();
-        if let Some(rest) = line.strip_prefix("metrics on http://") {
-            return rest.trim_end_matches("/metrics").to_owned();
-        }
     }
 }
 

@@ -609,6 +609,26 @@ pub fn wait_listening(child: &mut std::process::Child, addr: &str) {
     }
 }
 
+/// Waits (30 s at most) for the `metrics on http://ADDR/metrics` line a command prints when
+/// its metrics endpoint is up, among the child's stderr `lines`, and returns ADDR.
+pub fn metrics_addr(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the command printed no `metrics on http://…` line within 30 s");
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            return rest.trim_end_matches("/metrics").to_owned();
+        }
+    }
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text page (labels as printed).
+pub fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// SIGTERM to the child, then its exit status.
 pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     signal(child, "TERM");

@@ -356,6 +356,11 @@ impl Cluster {
         for r in results {
             r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
         }
+        self.wait_for_leaders(name, partitions);
+    }
+
+    /// Waits (30 s at most) until `name` has `partitions` partitions, each with a leader.
+    pub fn wait_for_leaders(&self, name: &str, partitions: i32) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(parts) = self.partitions(name) {

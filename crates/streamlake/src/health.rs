@@ -154,9 +154,7 @@ impl ClusterHealth {
                     isr: p.isr.clone(),
                     min_insync_replicas: min,
                 };
-                // A leader that is down leads nothing: crabka, for one, keeps naming the last
-                // leader of a partition that has no other replica.
-                if p.leader < 0 || !live.contains(&p.leader) {
+                if !has_live_leader(p, live) {
                     health.offline.push(problem());
                 }
                 if p.isr.len() < p.replicas.len() {
@@ -170,6 +168,13 @@ impl ClusterHealth {
         health.brokers_down = down.into_iter().collect();
         health
     }
+}
+
+/// Whether the partition's leader is one of the `live` brokers. A leader that is down leads
+/// nothing: crabka, for one, keeps naming the last leader of a partition that has no other
+/// replica.
+fn has_live_leader(p: &crate::admin::PartitionInfo, live: &[i32]) -> bool {
+    p.leader >= 0 && live.contains(&p.leader)
 }
 
 /// The end-to-end probe.
@@ -298,7 +303,7 @@ fn topic_health(admin: &Admin, name: &str, live: &[i32]) -> TopicHealth {
                 health.exists = true;
                 health.partitions = t.partitions.len();
                 for p in &t.partitions {
-                    if p.leader < 0 || !live.contains(&p.leader) {
+                    if !has_live_leader(p, live) {
                         health.without_leader.push(p.id);
                     }
                     if p.isr.len() < p.replicas.len() {

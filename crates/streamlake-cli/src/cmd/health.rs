@@ -1,13 +1,12 @@
 //! `streamlake health`: is the cluster usable? The exit code tells.
 
-use crate::args::{print_notes, runtime, KafkaArgs};
-use crate::out::say;
+use crate::args::{print_notes, runtime, serve_metrics, KafkaArgs};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlake::health::{check, ClusterHealth, HealthOptions, HealthReport, PartitionProblem};
-use streamlake::metrics::{ClusterMetrics, Metrics, Readiness};
+use streamlake::metrics::{ClusterMetrics, Readiness};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
@@ -78,8 +77,6 @@ async fn watch(
     let metrics = ClusterMetrics::default();
     let checked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = metrics_addr {
-        let mut registry = Metrics::new();
-        metrics.register(&mut registry);
         let flag = Arc::clone(&checked);
         let ready: Readiness = Arc::new(move || {
             if flag.load(std::sync::atomic::Ordering::SeqCst) {
@@ -88,10 +85,7 @@ async fn watch(
                 Err("the first health check has not finished".into())
             }
         });
-        let bound = streamlake::metrics::serve(addr, Arc::new(registry), ready)
-            .await
-            .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
-        say!("metrics on http://{bound}/metrics");
+        serve_metrics(addr, |registry| metrics.register(registry), ready).await?;
     }
     let mut last: Option<HealthReport> = None;
     let mut ticks = tokio::time::interval(every);

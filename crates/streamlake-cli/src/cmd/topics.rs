@@ -81,16 +81,11 @@ pub fn run(c: TopicsCommand) -> anyhow::Result<ExitCode> {
         TopicsCommand::Describe { kafka, topic, json } => {
             let admin = Admin::new(&kafka.load()?.config, TIMEOUT)?;
             for t in admin.describe(Some(&topic))? {
-                let ids: Vec<i32> = t.partitions.iter().map(|p| p.id).collect();
                 // Offsets need each partition's leader: a partition without one has none.
-                let offsets: Vec<Option<(i64, i64)>> = ids
+                let offsets: Vec<Option<(i64, i64)>> = t
+                    .partitions
                     .iter()
-                    .map(|p| {
-                        admin
-                            .watermarks(&t.name, &[*p])
-                            .ok()
-                            .and_then(|w| w.first().map(|(_, l, h)| (*l, *h)))
-                    })
+                    .map(|p| admin.watermarks(&t.name, p.id).ok())
                     .collect();
                 if json {
                     let partitions: Vec<_> = t

@@ -169,23 +169,13 @@ impl Admin {
         describe_on(self.client.inner(), topic, self.timeout)
     }
 
-    /// The earliest and the next offset of each of `partitions` of `topic`: `high - low` is
-    /// how many records (and transaction markers) each holds now.
-    pub fn watermarks(
-        &self,
-        topic: &str,
-        partitions: &[i32],
-    ) -> Result<Vec<(i32, i64, i64)>, AdminError> {
-        partitions
-            .iter()
-            .map(|p| {
-                self.client
-                    .inner()
-                    .fetch_watermarks(topic, *p, self.timeout)
-                    .map(|(low, high)| (*p, low, high))
-                    .map_err(|e| AdminError::Kafka(format!("{topic}/{p}: offsets: {e}")))
-            })
-            .collect()
+    /// The earliest and the next offset of partition `partition` of `topic`: `high - low` is
+    /// how many records (and transaction markers) it holds now. Asks the partition's leader.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), AdminError> {
+        self.client
+            .inner()
+            .fetch_watermarks(topic, partition, self.timeout)
+            .map_err(|e| AdminError::Kafka(format!("{topic}/{partition}: offsets: {e}")))
     }
 
     /// The broker id of the cluster's controller, as the last metadata answer named it
