@@ -273,6 +273,41 @@ fn unreachable_broker_fails_clearly_and_in_time() {
     assert!(err.contains("0 delivered, 2 failed"), "{err}");
 }
 
+/// A `topics config --set` argument without `=` (empty, or with invalid UTF-8 replaced) is
+/// refused, naming the argument, before any broker is asked and before any change is sent.
+#[test]
+fn topics_config_refuses_a_set_without_a_value_before_connecting() {
+    let started = Instant::now();
+    for bad in ["retention.ms", "", "retention.ms\u{fffd}3600"] {
+        let out = run(
+            &[
+                "topics",
+                "config",
+                "-b",
+                &unreachable_bootstrap(),
+                "orders",
+                "--set",
+                "min.insync.replicas=2",
+                "--set",
+                bad,
+            ],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("--set {bad}: expected KEY=VALUE")),
+            "{bad:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{bad:?}: {}", text(&out.stdout));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn config_show_names_sources_and_redacts() {
     let dir = tempfile::tempdir().unwrap();
