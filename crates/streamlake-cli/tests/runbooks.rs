@@ -510,14 +510,15 @@ fn runbook_a_rolling_restart() {
         stderr.contains(&format!("{sent} delivered, 0 failed")),
         "{sent} sent: {stderr}"
     );
-    // The topic holds as many records as were sent: none lost, none written twice. (Reading
-    // them back right after a rolling restart is not done here: on crabka 0.3.0 a fresh
-    // consumer was seen to stall on two of three partitions, with their leaders back and
-    // their replicas in sync.)
+    // The topic holds at least as many records as were sent: none lost. Not "none written
+    // twice": crabka 0.3.0 keeps idempotence state only in the leader's memory, and a fresh run
+    // once held 1,102 records of 1,101 sent (see the ignored rolling-restart test in
+    // crates/streamlake/tests/cluster.rs). Reading them back right after a rolling restart is
+    // not done here either: on crabka 0.3.0 a fresh consumer was seen to stall on two of three
+    // partitions, with their leaders back and their replicas in sync.
     let described = describe_json(cluster, &topic);
-    assert_eq!(
-        held(&described),
-        sent as i64,
+    assert!(
+        held(&described) >= sent as i64,
         "{sent} sent through the rolling restart {order:?}: {described}"
     );
 }
